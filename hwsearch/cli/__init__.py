@@ -1,0 +1,16 @@
+"""The ``hwsearch`` command line (typer). Each sub-command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from hwsearch.cli import hardware, models
+
+app = typer.Typer(
+    help="Hardware-aware mixed-precision quantization search.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("bench-models")(models.bench_models)
+app.command("models")(models.list_models)
+app.add_typer(hardware.app, name="hardware")
