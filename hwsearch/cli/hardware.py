@@ -2,6 +2,131 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 app = typer.Typer(help="Hardware targets and their latency/energy tables.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _specs(model: str):
+    from hwsearch.graph import trace
+    from hwsearch.zoo import ModelError, build_model, example_input
+
+    try:
+        return trace(build_model(model, trained=False), example_input(model))
+    except ModelError as exc:
+        _fail(str(exc))
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.4g}"
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the hardware targets."""
+    from latency_tables import TableError, get_target, list_targets
+
+    table = Table("name", "batch", "units", "widths", "description")
+    try:
+        for name in list_targets():
+            t = get_target(name)
+            widths = "2..8" if t.supported_bits is None else ",".join(map(str, t.supported_bits))
+            widths += ", 32 (float)" if t.has_float else ""
+            table.add_row(name, str(t.batch), f"{t.units['latency']}, {t.units['energy']}", widths, t.description)
+    except TableError as exc:
+        _fail(str(exc))
+    console.print(table)
+
+
+@app.command("show")
+def show_cmd(
+    target: Annotated[str, typer.Argument(help="target name or path to a .csv table")],
+    model: Annotated[str | None, typer.Option(help="model to cost layer by layer")] = None,
+    wbits: Annotated[int, typer.Option(help="weight bits for every layer")] = 8,
+    abits: Annotated[int, typer.Option(help="activation bits for every layer")] = 8,
+    batch: Annotated[int | None, typer.Option(help="batch (simulated targets only)")] = None,
+) -> None:
+    """Describe a target; with --model, print its per-layer cost at uniform bits."""
+    from hwsearch.graph import layer_names
+    from hwsearch.policy import Policy
+    from latency_tables import TableError, get_target
+
+    try:
+        t = get_target(target, batch=batch)
+        console.print(f"[bold]{t.name}[/bold]: {t.description}")
+        console.print(f"batch {t.batch}; units {t.units}; widths {t.supported_bits or '2..8'}{' and 32 (float)' if t.has_float else ''}")
+        if model is None:
+            return
+        specs = _specs(model)
+        policy = Policy.uniform(layer_names(specs), wbits, abits)
+        cost = t.policy_cost(specs, policy)
+    except (TableError, ValueError, KeyError) as exc:
+        _fail(str(exc))
+    lat_unit, en_unit = t.units["latency"], t.units["energy"]
+    table = Table("#", "layer", "op", "shape", f"latency ({lat_unit})", f"energy ({en_unit})", "bound", title=f"{model} at w{wbits}a{abits} on {t.name}")
+    for i, (spec, c) in enumerate(zip(specs, cost.layers)):
+        kind = "dw" if spec.is_depthwise else spec.op
+        shape = f"{spec.in_channels}->{spec.out_channels} k{spec.kernel_size[0]} s{spec.stride[0]} @{spec.out_hw[0]}x{spec.out_hw[1]}"
+        table.add_row(str(i), spec.name, kind, shape, _fmt(c.latency_ms), _fmt(c.energy_mj), c.bound)
+    table.add_row("", "total", "", "", _fmt(cost.latency_ms), _fmt(cost.energy_mj), "", style="bold")
+    console.print(table)
+
+
+@app.command("build")
+def build_cmd(
+    target: Annotated[str, typer.Argument(help="simulated target: bitfusion, bismo-edge, bismo-cloud")],
+    model: Annotated[str, typer.Option(help="model whose layer shapes to tabulate")],
+    out: Annotated[Path | None, typer.Option(help="output .csv (default latency_tables/data/TARGET__MODEL.csv)")] = None,
+    batch: Annotated[int | None, typer.Option(help="batch (default: the target's)")] = None,
+) -> None:
+    """Generate a simulated target's lookup table for a model's layer shapes."""
+    from latency_tables.generate import build_table
+
+    specs = _specs(model)
+    try:
+        path = build_table(target, specs, model, out, batch)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {path} ({len({s.shape_key for s in specs})} shapes)")
+
+
+@app.command("measure")
+def measure_cmd(
+    model: Annotated[str, typer.Option(help="model whose layer shapes to time")],
+    out: Annotated[Path, typer.Option(help="output .csv table")],
+    name: Annotated[str, typer.Option(help="target name written in the table")] = "cpu-onnxruntime",
+    batch: Annotated[int, typer.Option(min=1)] = 1,
+    warmup: Annotated[int, typer.Option(min=0)] = 5,
+    repeats: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """Time onnxruntime's int8 and fp32 kernels for each layer shape and write a table."""
+    from latency_tables.measured import measure_specs, measured_table_text, write_measured_table
+
+    specs = _specs(model)
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("measuring", total=len({s.shape_key for s in specs}))
+
+        def report(done: int, total: int, shape: str) -> None:
+            progress.update(task, completed=done, description=f"measuring {shape[:48]}")
+
+        try:
+            results = measure_specs(specs, batch=batch, warmup=warmup, repeats=repeats, progress=report)
+        except Exception as exc:  # onnxruntime errors have many types; report, don't trace
+            _fail(f"measurement failed: {exc}")
+    path = write_measured_table(out, measured_table_text(results, name, model, batch, warmup, repeats))
+    console.print(f"wrote {path}: {len(results)} shapes, widths 8 (int8 kernels) and 32 (fp32); no kernel below 8 bits")

@@ -1,0 +1,159 @@
+"""The ``CostModel`` interface: what a hardware target charges for a layer at given bits.
+
+Every target (simulated accelerator, measured table, HAQ's reference table) answers one
+question, ``cost(spec, w_bits, a_bits)``. Whole-model cost is the *sum* over layer
+executions: it ignores overlap between layers (pipelining, prefetching the next layer's
+weights while this one computes), fusion of elementwise ops, and the cost of the
+non-quantizable ops (pooling, additions, activations) -- the same simplification HAQ's
+lookup tables make. The search costs thousands of policies, so ``cost_array`` precomputes a
+(layer, w, a) grid once and ``policy_cost`` is then a numpy gather.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwsearch.graph import LayerSpec
+from hwsearch.policy import FLOAT_BITS, MAX_BITS, MIN_BITS, Policy
+
+#: Widths ``policy_cost`` precomputes: every integer width plus float.
+ALL_BITS: tuple[int, ...] = (*range(MIN_BITS, MAX_BITS + 1), FLOAT_BITS)
+
+
+class TableError(ValueError):
+    """A table (or a lookup in it) is unusable; the message names the row, column or shape."""
+
+
+class UnknownTargetError(KeyError, ValueError):
+    """No target of that name; the message lists the names that exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cost of one layer execution. ``bound`` says which roof limited it."""
+
+    latency_ms: float
+    energy_mj: float
+    bound: str = "compute"  # "compute", "memory" or "table" (measured: unknown)
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """Cost of a whole policy: totals are the plain sum of ``layers``."""
+
+    latency_ms: float
+    energy_mj: float
+    layers: list[LayerCost] = field(default_factory=list)
+
+
+BOUND_NAMES = ("compute", "memory", "table")
+
+
+def check_cost_bits(bits: int, what: str) -> int:
+    """Validate one operand width (2..8 or 32) with a message naming ``what``."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
+        raise ValueError(f"{what}: bits must be an integer, got {bits!r}")
+    bits = int(bits)
+    if bits != FLOAT_BITS and not 1 <= bits <= 16:
+        raise ValueError(f"{what}: bits must be 1..16 or {FLOAT_BITS} (float), got {bits}")
+    return bits
+
+
+class CostModel(ABC):
+    """A hardware target. Subclasses implement ``_grid``; everything else is shared."""
+
+    name: str = "?"
+    description: str = ""
+    units: dict[str, str] = {"latency": "ms", "energy": "mJ"}
+    batch: int = 1
+    #: None: every width 2..8 has a kernel; else the sorted widths that really exist.
+    supported_bits: list[int] | None = None
+    #: Whether 32 (float) can be costed.
+    has_float: bool = True
+
+    def __init__(self) -> None:
+        self._array_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    @abstractmethod
+    def _grid(self, spec: LayerSpec, w_bits: np.ndarray, a_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Costs on the broadcast grid of ``w_bits`` x ``a_bits``.
+
+        Returns (latency_ms, energy_mj, bound_code) arrays of the broadcast shape, with
+        bound_code an index into ``BOUND_NAMES``.
+        """
+
+    def cost(self, spec: LayerSpec, w_bits: int, a_bits: int) -> LayerCost:
+        """Latency (ms) and energy (mJ) of one execution of ``spec`` at the given bits."""
+        w = check_cost_bits(w_bits, f"layer {spec.name!r} weight_bits")
+        a = check_cost_bits(a_bits, f"layer {spec.name!r} activation_bits")
+        lat, en, bound = self._grid(spec, np.array([[w]]), np.array([[a]]))
+        return LayerCost(float(lat[0, 0]), float(en[0, 0]), BOUND_NAMES[int(bound[0, 0])])
+
+    def cost_array(self, specs: Sequence[LayerSpec], bits: Iterable[int] = range(MIN_BITS, MAX_BITS + 1)) -> np.ndarray:
+        """[layer, w index, a index, (latency_ms, energy_mj)] for every pair of ``bits``.
+
+        The search builds this once per model and then costs policies by indexing it.
+        """
+        values, _ = self._arrays(tuple(specs), tuple(int(b) for b in bits))
+        return values.copy()
+
+    def _arrays(self, specs: tuple[LayerSpec, ...], bits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        key = (specs, bits)
+        cached = self._array_cache.get(key)
+        if cached is not None:
+            return cached
+        for b in bits:
+            check_cost_bits(b, "cost_array bits")
+        b = np.array(bits)
+        values = np.empty((len(specs), len(bits), len(bits), 2), dtype=np.float64)
+        bounds = np.empty((len(specs), len(bits), len(bits)), dtype=np.int8)
+        for i, spec in enumerate(specs):
+            lat, en, bound = self._grid(spec, b[:, None], b[None, :])
+            values[i, :, :, 0] = lat
+            values[i, :, :, 1] = en
+            bounds[i] = bound
+        if len(self._array_cache) > 32:
+            self._array_cache.clear()
+        self._array_cache[key] = (values, bounds)
+        return values, bounds
+
+    def policy_cost(self, specs: Sequence[LayerSpec], policy: Policy) -> ModelCost:
+        """Cost of every layer execution under ``policy`` and their sum.
+
+        A module executed several times (``spec.call`` > 0) is charged for each execution
+        at the bits its name gets in the policy.
+        """
+        values, bounds = self._arrays(tuple(specs), ALL_BITS)
+        index = {b: i for i, b in enumerate(ALL_BITS)}
+        missing = sorted({s.name for s in specs if s.name not in policy})
+        if missing:
+            raise ValueError(f"policy has no bits for layers {missing}")
+        wi = np.fromiter((index[policy[s.name].weight_bits] for s in specs), dtype=np.intp, count=len(specs))
+        ai = np.fromiter((index[policy[s.name].activation_bits] for s in specs), dtype=np.intp, count=len(specs))
+        rows = np.arange(len(specs))
+        picked = values[rows, wi, ai]
+        picked_bounds = bounds[rows, wi, ai]
+        layers = [LayerCost(float(l), float(e), BOUND_NAMES[int(b)]) for (l, e), b in zip(picked, picked_bounds)]
+        total = picked.sum(axis=0)
+        return ModelCost(float(total[0]), float(total[1]), layers)
+
+    def info(self) -> dict:
+        """A JSON-able summary for listings and the API."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "units": dict(self.units),
+            "batch": self.batch,
+            "supported_bits": self.supported_bits,
+            "float": self.has_float,
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} batch={self.batch}>"

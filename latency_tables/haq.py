@@ -1,0 +1,100 @@
+"""``haq-mobilenetv2``: HAQ's released MobileNetV2 latency table as a table-only target.
+
+Source: mit-han-lab/haq, ``lib/simulator/lookup_tables/qmobilenetv2_imagenet100_batch16_
+latency_table.npy`` (MIT licence, Copyright (c) 2019 MIT HAN Lab; copy of the licence in
+``reference/LICENSE.haq-mit``). An int64 array of shape (53, 8, 8) indexed
+[layer, w_bits - 1, a_bits - 1] for MobileNetV2 at batch 16. Its units are not documented;
+they are reported as "relative units" (the FC row equals weight bits x weights / 256,
+which suggests cycles of a 256-bit memory port, but that is an inference). Use it with
+relative budgets (a fraction of the uniform 8-bit cost), which do not depend on units.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from importlib import resources
+
+import numpy as np
+
+from hwsearch.graph import LayerSpec
+from latency_tables.cost_model import CostModel, TableError
+
+TABLE_FILE = "qmobilenetv2_imagenet100_batch16_latency_table.npy"
+MODEL = "mobilenet-v2"
+LAYERS, MAX_TABLE_BITS = 53, 8
+
+
+def load_haq_array() -> np.ndarray:
+    """The released array, checked for the documented shape and dtype."""
+    with resources.as_file(resources.files("latency_tables") / "reference" / TABLE_FILE) as path:
+        array = np.load(path, allow_pickle=False)
+    if array.shape != (LAYERS, MAX_TABLE_BITS, MAX_TABLE_BITS) or array.dtype.kind not in "iu":
+        raise TableError(f"{TABLE_FILE}: expected an int array of shape (53, 8, 8), got {array.dtype} {array.shape}")
+    if (array <= 0).any():
+        raise TableError(f"{TABLE_FILE}: has non-positive entries")
+    return array
+
+
+class HaqMobileNetV2(CostModel):
+    """Table-only target for the built-in ``mobilenet-v2``: layer i of its trace = row i."""
+
+    name = "haq-mobilenetv2"
+    description = (
+        "HAQ's released MobileNetV2 latency table (mit-han-lab/haq, MIT licence), batch 16, "
+        "relative units, latency only; table-only target for the built-in mobilenet-v2"
+    )
+    units = {"latency": "relative units", "energy": "n/a"}
+    batch = 16
+    has_float = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.array = load_haq_array().astype(np.float64)
+
+    @cached_property
+    def layer_shapes(self) -> list[tuple[str, str]]:
+        """(name, shape_key) of the built-in mobilenet-v2's 53 layers in trace order."""
+        from hwsearch.graph import trace
+        from hwsearch.zoo import build_model, example_input
+
+        specs = trace(build_model(MODEL, trained=False), example_input(MODEL))
+        if len(specs) != LAYERS:
+            raise TableError(f"built-in {MODEL} has {len(specs)} layers; HAQ's table has {LAYERS}")
+        return [(s.name, s.shape_key) for s in specs]
+
+    def layer_index(self, spec: LayerSpec) -> int:
+        """Row of ``spec``: by name and shape, else by a shape whose rows all agree."""
+        shapes = self.layer_shapes
+        for i, (name, key) in enumerate(shapes):
+            if name == spec.name and key == spec.shape_key:
+                return i
+        rows = [i for i, (_, key) in enumerate(shapes) if key == spec.shape_key]
+        if rows and all(np.array_equal(self.array[rows[0]], self.array[r]) for r in rows):
+            return rows[0]
+        raise TableError(
+            f"target {self.name!r} has no row for layer {spec.name!r} with shape {spec.shape_key}: "
+            f"it only covers the built-in {MODEL} (batch 16)"
+        )
+
+    def _grid(self, spec: LayerSpec, w_bits: np.ndarray, a_bits: np.ndarray):
+        row = self.array[self.layer_index(spec)]
+        w, a = np.broadcast_arrays(np.asarray(w_bits), np.asarray(a_bits))
+        ok = (w >= 1) & (w <= MAX_TABLE_BITS) & (a >= 1) & (a <= MAX_TABLE_BITS)
+        wi = np.clip(w, 1, MAX_TABLE_BITS) - 1
+        ai = np.clip(a, 1, MAX_TABLE_BITS) - 1
+        lat = np.where(ok, row[wi, ai], np.nan)
+        return lat, np.full(lat.shape, np.nan), np.full(lat.shape, 2, dtype=np.int8)
+
+    def cost(self, spec: LayerSpec, w_bits: int, a_bits: int):
+        result = super().cost(spec, w_bits, a_bits)
+        if math.isnan(result.latency_ms):
+            raise TableError(f"target {self.name!r} covers 1..8 bits only, not w_bits={w_bits}, a_bits={a_bits}")
+        return result
+
+    def policy_cost(self, specs, policy):
+        result = super().policy_cost(specs, policy)
+        if math.isnan(result.latency_ms):
+            bad = [s.name for s, c in zip(specs, result.layers) if math.isnan(c.latency_ms)]
+            raise TableError(f"target {self.name!r} covers 1..8 bits only; layers {bad} use other widths")
+        return result

@@ -1,0 +1,109 @@
+"""Table-backed targets: answer from a table, fall back to a simulator or fail clearly.
+
+Simulated targets read their generated tables first and compute unseen shapes; a
+table-only (measured or user) target has no simulator, so an unseen shape raises a
+``TableError`` naming it. Widths a measured runtime has no kernel for run on the next
+wider kernel that exists (what a deployment would do), and ``supported_bits`` tells the
+search which widths are real.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hwsearch.graph import LayerSpec
+from hwsearch.policy import FLOAT_BITS, MAX_BITS
+from latency_tables.cost_model import CostModel, TableError
+from latency_tables.table import Table, parse_table
+
+
+class TableTarget(CostModel):
+    """A target backed by one or more tables of the same target and batch."""
+
+    def __init__(
+        self,
+        tables: list[Table],
+        name: str | None = None,
+        description: str | None = None,
+        fallback: CostModel | None = None,
+    ) -> None:
+        super().__init__()
+        if not tables:
+            raise TableError("no tables given")
+        first = tables[0]
+        for t in tables[1:]:
+            if t.batch != first.batch or t.bits != first.bits or t.has_energy != first.has_energy:
+                raise TableError(f"tables for {first.target!r} disagree on batch, bits or energy units")
+        self.name = name or first.target
+        self.description = description or first.meta.get("description", f"table-backed target {first.target!r}")
+        self.batch = first.batch
+        self.bits = list(first.bits)
+        self.fallback = fallback
+        self.units = {"latency": "ms", "energy": "mJ" if first.has_energy else "n/a"}
+        self.costs: dict[str, np.ndarray] = {}
+        self.bounds: dict[str, np.ndarray] = {}
+        for t in tables:
+            self.costs.update(t.costs)
+            self.bounds.update(t.bounds)
+        full = set(range(2, MAX_BITS + 1)) <= set(self.bits)
+        self.supported_bits = None if (full or fallback is not None) else [b for b in self.bits if b <= MAX_BITS]
+
+    def _column(self, b: int) -> int | None:
+        """Index of the narrowest table width >= b (a kernel that can run b bits)."""
+        for i, width in enumerate(self.bits):
+            if width >= b:
+                return i
+        return None
+
+    def _grid(self, spec: LayerSpec, w_bits: np.ndarray, a_bits: np.ndarray):
+        key = spec.shape_key
+        w_arr, a_arr = np.broadcast_arrays(np.asarray(w_bits), np.asarray(a_bits))
+        exact = np.isin(w_arr, self.bits) & np.isin(a_arr, self.bits)
+        if key not in self.costs or (self.fallback is not None and not exact.all()):
+            if self.fallback is not None:
+                return self.fallback._grid(spec, w_arr, a_arr)
+            raise TableError(
+                f"target {self.name!r} has no table row for layer {spec.name!r} with shape {key} "
+                f"(batch {self.batch}); measure it or add the shape to the table"
+            )
+        table, bounds = self.costs[key], self.bounds[key]
+        lat = np.full(w_arr.shape, np.nan)
+        en = np.full(w_arr.shape, np.nan)
+        bound = np.full(w_arr.shape, 2, dtype=np.int8)
+        for pos in np.ndindex(w_arr.shape):
+            wi, ai = self._column(int(w_arr[pos])), self._column(int(a_arr[pos]))
+            if wi is None or ai is None:
+                continue  # no kernel wide enough: NaN here, an error from cost()
+            lat[pos], en[pos] = table[wi, ai]
+            bound[pos] = bounds[wi, ai]
+        return lat, en, bound
+
+    def cost(self, spec: LayerSpec, w_bits: int, a_bits: int):
+        result = super().cost(spec, w_bits, a_bits)
+        if math.isnan(result.latency_ms):
+            raise TableError(f"target {self.name!r} has no kernel for w_bits={w_bits}, a_bits={a_bits} (widths: {self.bits})")
+        return result
+
+    def policy_cost(self, specs, policy):
+        result = super().policy_cost(specs, policy)
+        if math.isnan(result.latency_ms):
+            bad = [s.name for s, c in zip(specs, result.layers) if math.isnan(c.latency_ms)]
+            raise TableError(f"target {self.name!r} has no kernel for the bits of layers {bad} (widths: {self.bits})")
+        return result
+
+    def info(self) -> dict:
+        data = super().info()
+        data["table_widths"] = self.bits
+        data["shapes"] = len(self.costs)
+        return data
+
+
+def load_table_target(path: str | Path, name: str | None = None) -> TableTarget:
+    """A table-only target from a user's table file (validated on load)."""
+    return TableTarget([parse_table(Path(path))], name=name)
+
+
+__all__ = ["TableTarget", "load_table_target", "FLOAT_BITS"]

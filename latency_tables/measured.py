@@ -1,0 +1,154 @@
+"""A measured target: time real onnxruntime kernels for each layer shape of a model.
+
+For every distinct ``LayerSpec.shape_key`` this builds a one-node ONNX model twice: float
+(``Conv`` / ``MatMul``, the fp32 kernel) and int8 (``QLinearConv`` / ``QLinearMatMul``,
+uint8 activations x int8 weights, the runtime's real quantized kernels), and times each
+on one thread with warm-up and repeats, keeping the median. onnxruntime has no kernel
+taking activations below 8 bits, so the table lists widths 8 and 32 only: the search
+restricts itself to them (``supported_bits == [8]``) and lower widths, if asked, run on
+the 8-bit kernel. Energy is not measured (units ``energy=n/a``).
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from hwsearch.graph import LayerSpec
+from latency_tables.table import format_table
+
+GENERATOR = f"latency_tables.measured (onnxruntime {ort.__version__})"
+MEASURED_BITS = [8, 32]
+OPSET = 13
+
+
+def _initializers(named: dict[str, np.ndarray]) -> list[onnx.TensorProto]:
+    return [numpy_helper.from_array(value, name) for name, value in named.items()]
+
+
+def _scalar(value: float | int, dtype: type) -> np.ndarray:
+    return np.array(value, dtype=dtype)
+
+
+def layer_model(spec: LayerSpec, batch: int, quantized: bool, rng: np.random.Generator) -> tuple[bytes, dict[str, np.ndarray]]:
+    """A one-node ONNX model for ``spec`` and a matching input feed."""
+    kh, kw = spec.kernel_size
+    if spec.op == "conv2d":
+        x_shape = [batch, spec.in_channels, *spec.in_hw]
+        w = rng.standard_normal((spec.out_channels, spec.in_channels // spec.groups, kh, kw)).astype(np.float32)
+        attrs = dict(kernel_shape=[kh, kw], strides=list(spec.stride), pads=[*spec.padding, *spec.padding], group=spec.groups)
+        y_shape = [batch, spec.out_channels, *spec.out_hw]
+    else:
+        rows = spec.out_hw[1] * batch
+        x_shape = [rows, spec.in_channels]
+        w = rng.standard_normal((spec.in_channels, spec.out_channels)).astype(np.float32)
+        attrs = {}
+        y_shape = [rows, spec.out_channels]
+    if not quantized:
+        op = "Conv" if spec.op == "conv2d" else "MatMul"
+        node = helper.make_node(op, ["x", "w"], ["y"], **attrs)
+        inits = {"w": w}
+        x_type, x = TensorProto.FLOAT, rng.standard_normal(x_shape).astype(np.float32)
+        y_type = TensorProto.FLOAT
+    else:
+        inits = {
+            "w": np.clip(np.round(w * 32), -127, 127).astype(np.int8),
+            "xs": _scalar(0.02, np.float32),
+            "xz": _scalar(128, np.uint8),
+            "ws": _scalar(1 / 32, np.float32),
+            "wz": _scalar(0, np.int8),
+            "ys": _scalar(0.05, np.float32),
+            "yz": _scalar(128, np.uint8),
+        }
+        if spec.op == "conv2d":
+            node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"], **attrs)
+        else:
+            node = helper.make_node("QLinearMatMul", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"])
+        x_type, x = TensorProto.UINT8, rng.integers(0, 256, x_shape, dtype=np.uint8)
+        y_type = TensorProto.UINT8
+    graph = helper.make_graph(
+        [node],
+        "layer",
+        [helper.make_tensor_value_info("x", x_type, x_shape)],
+        [helper.make_tensor_value_info("y", y_type, y_shape)],
+        initializer=_initializers(inits),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    return model.SerializeToString(), {"x": x}
+
+
+def time_model(model: bytes, feed: dict[str, np.ndarray], warmup: int, repeats: int) -> float:
+    """Median wall time (ms) of one run on one thread, after ``warmup`` runs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    for _ in range(warmup):
+        session.run(None, feed)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, feed)
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def measure_specs(
+    specs: Sequence[LayerSpec],
+    batch: int = 1,
+    warmup: int = 5,
+    repeats: int = 20,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, tuple[float, float]]:
+    """shape_key -> (int8 ms, fp32 ms) for each distinct shape of ``specs``."""
+    rng = np.random.default_rng(seed)
+    unique = list({s.shape_key: s for s in specs}.values())
+    results: dict[str, tuple[float, float]] = {}
+    for i, spec in enumerate(unique):
+        if progress:
+            progress(i, len(unique), spec.shape_key)
+        times = []
+        for quantized in (True, False):
+            model, feed = layer_model(spec, batch, quantized, rng)
+            times.append(time_model(model, feed, warmup, repeats))
+        results[spec.shape_key] = (times[0], times[1])
+    if progress:
+        progress(len(unique), len(unique), "")
+    return results
+
+
+def measured_table_text(
+    results: dict[str, tuple[float, float]], target: str, model: str, batch: int, warmup: int, repeats: int
+) -> str:
+    """The table file for ``results``: int8 kernel at (8, 8), fp32 kernel if either side is float."""
+    rows = []
+    for shape, (int8_ms, fp32_ms) in results.items():
+        for w in MEASURED_BITS:
+            for a in MEASURED_BITS:
+                rows.append((shape, w, a, int8_ms if (w, a) == (8, 8) else fp32_ms, None, "table"))
+    extra = {
+        "model": model,
+        "description": f"onnxruntime {ort.__version__} CPU kernels (QLinearConv/QLinearMatMul int8, Conv/MatMul fp32), "
+        f"1 thread, median of {repeats} after {warmup} warm-up, on {platform.machine()} {platform.processor() or ''}".strip(),
+        "kernels": "8=QLinearConv/QLinearMatMul u8s8; 32=Conv/MatMul fp32; no kernel below 8 bits",
+    }
+    return format_table(target, batch, MEASURED_BITS, rows, GENERATOR, extra, energy_unit="n/a")
+
+
+def write_measured_table(path: str | Path, text: str) -> Path:
+    """Write a table file, creating its folder."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out

@@ -1,0 +1,229 @@
+"""The lookup-table file format: read, validate and write.
+
+A table is a UTF-8 CSV file with ``# key: value`` header lines, then one row per layer
+shape and bit pair (format described in docs/hardware.md)::
+
+    # hwsearch-table: 1
+    # target: my-board
+    # units: latency=ms energy=mJ
+    # generator: my-script 0.3
+    # date: 2025-01-31
+    # batch: 1
+    # bits: 8,32
+    shape,w_bits,a_bits,latency,energy,bound
+    conv2d:ic3:oc16:k3x3:s1x1:g1:in8x8:out8x8,8,8,0.0123,,table
+
+``shape`` is ``LayerSpec.shape_key``; every pair of the widths listed in ``bits`` must be
+present for every shape (a width without a kernel is simply not listed in ``bits``).
+Loading is strict because tables come from users: any problem raises ``TableError`` naming
+the line, column or shape.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from latency_tables.cost_model import BOUND_NAMES, TableError
+
+FORMAT_VERSION = "1"
+REQUIRED_HEADERS = ("target", "units", "generator", "date", "batch", "bits")
+COLUMNS = ("shape", "w_bits", "a_bits", "latency", "energy")
+LATENCY_TO_MS = {"ms": 1.0, "us": 1e-3, "s": 1e3}
+ENERGY_TO_MJ = {"mJ": 1.0, "uJ": 1e-3, "J": 1e3, "n/a": math.nan}
+
+
+@dataclass
+class Table:
+    """A validated table: per shape, a (bits x bits x 2) array in ms and mJ."""
+
+    target: str
+    batch: int
+    bits: list[int]
+    units: dict[str, str]  # as declared in the file
+    meta: dict[str, str]
+    costs: dict[str, np.ndarray] = field(default_factory=dict)  # shape -> [w, a, (ms, mJ)]
+    bounds: dict[str, np.ndarray] = field(default_factory=dict)  # shape -> [w, a] bound code
+
+    @property
+    def has_energy(self) -> bool:
+        return self.units.get("energy") != "n/a"
+
+
+def _parse_units(text: str) -> dict[str, str]:
+    units: dict[str, str] = {}
+    for part in text.replace(",", " ").split():
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise TableError(f"table header 'units': expected 'latency=ms energy=mJ', got {text!r}")
+        units[key.strip()] = value.strip()
+    if units.get("latency") not in LATENCY_TO_MS:
+        raise TableError(f"table header 'units': latency unit must be one of {sorted(LATENCY_TO_MS)}, got {units.get('latency')!r}")
+    if units.get("energy") not in ENERGY_TO_MJ:
+        raise TableError(f"table header 'units': energy unit must be one of {sorted(ENERGY_TO_MJ)}, got {units.get('energy')!r}")
+    return units
+
+
+def _parse_int_list(text: str, what: str) -> list[int]:
+    try:
+        values = sorted({int(v) for v in text.replace(" ", "").split(",") if v})
+    except ValueError:
+        raise TableError(f"table header {what!r}: expected comma-separated integers, got {text!r}") from None
+    bad = [v for v in values if not (1 <= v <= 16 or v == 32)]
+    if not values or bad:
+        raise TableError(f"table header {what!r}: widths must be 1..16 or 32, got {text!r}")
+    return values
+
+
+def _number(text: str, line: int, column: str, shape: str, allow_empty: bool = False) -> float:
+    where = f"line {line} (shape {shape!r}), column {column!r}"
+    if text.strip() == "":
+        if allow_empty:
+            return math.nan
+        raise TableError(f"{where}: value is missing")
+    try:
+        value = float(text)
+    except ValueError:
+        raise TableError(f"{where}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise TableError(f"{where}: {text!r} is not a finite number")
+    if value < 0:
+        raise TableError(f"{where}: {value} is negative")
+    return value
+
+
+def _read_source(source: str | Path) -> str:
+    if isinstance(source, Path) or ("\n" not in source and source.endswith(".csv")):
+        path = Path(source)
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TableError(f"cannot read table {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise TableError(f"table {path} is not UTF-8 text") from None
+    return source
+
+
+def parse_table(source: str | Path) -> Table:
+    """Parse and validate a table from a path or from its text; raise ``TableError``."""
+    text = _read_source(source)
+    meta: dict[str, str] = {}
+    body: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            key, sep, value = stripped[1:].partition(":")
+            if sep:
+                meta[key.strip().lower()] = value.strip()
+            continue
+        body.append((number, line))
+    missing = [h for h in REQUIRED_HEADERS if h not in meta]
+    if missing:
+        raise TableError(f"table header: missing {', '.join(repr(m) for m in missing)} (lines '# key: value' before the rows)")
+    version = meta.get("hwsearch-table", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise TableError(f"table header 'hwsearch-table': version {version!r} is not supported (expected {FORMAT_VERSION})")
+    units = _parse_units(meta["units"])
+    bits = _parse_int_list(meta["bits"], "bits")
+    try:
+        batch = int(meta["batch"])
+        if batch < 1:
+            raise ValueError
+    except ValueError:
+        raise TableError(f"table header 'batch': expected a positive integer, got {meta['batch']!r}") from None
+    if not meta["target"]:
+        raise TableError("table header 'target': empty name")
+    if not body:
+        raise TableError("table has no column header and no rows")
+
+    header_line, header = body[0]
+    reader = csv.reader(io.StringIO("\n".join(line for _, line in body)))
+    columns = [c.strip() for c in next(reader)]
+    absent = [c for c in COLUMNS if c not in columns]
+    if absent:
+        raise TableError(f"line {header_line}: column header lacks {absent}; expected {','.join(COLUMNS)}[,bound]")
+    col = {name: columns.index(name) for name in columns}
+    lat_scale = LATENCY_TO_MS[units["latency"]]
+    en_scale = ENERGY_TO_MJ[units["energy"]]
+    has_energy = units["energy"] != "n/a"
+    index = {b: i for i, b in enumerate(bits)}
+    table = Table(meta["target"], batch, bits, units, meta)
+    seen: dict[str, np.ndarray] = {}
+    for (number, _), row in zip(body[1:], reader):
+        if len(row) != len(columns):
+            raise TableError(f"line {number}: expected {len(columns)} columns, got {len(row)}")
+        shape = row[col["shape"]].strip()
+        if not shape:
+            raise TableError(f"line {number}: column 'shape' is empty")
+        pair = []
+        for name in ("w_bits", "a_bits"):
+            try:
+                value = int(row[col[name]])
+            except ValueError:
+                raise TableError(f"line {number} (shape {shape!r}), column {name!r}: {row[col[name]]!r} is not an integer") from None
+            if value not in index:
+                raise TableError(f"line {number} (shape {shape!r}), column {name!r}: {value} is not in the header's bits {bits}")
+            pair.append(index[value])
+        latency = _number(row[col["latency"]], number, "latency", shape) * lat_scale
+        if has_energy:
+            energy = _number(row[col["energy"]], number, "energy", shape) * en_scale
+        else:
+            if row[col["energy"]].strip():
+                raise TableError(f"line {number} (shape {shape!r}), column 'energy': units say energy=n/a, so leave it empty")
+            energy = math.nan
+        bound = row[col["bound"]].strip() if "bound" in col else "table"
+        if bound not in BOUND_NAMES:
+            raise TableError(f"line {number} (shape {shape!r}), column 'bound': {bound!r} is not one of {list(BOUND_NAMES)}")
+        if shape not in table.costs:
+            table.costs[shape] = np.full((len(bits), len(bits), 2), np.nan)
+            table.bounds[shape] = np.full((len(bits), len(bits)), BOUND_NAMES.index("table"), dtype=np.int8)
+            seen[shape] = np.zeros((len(bits), len(bits)), dtype=bool)
+        w, a = pair
+        if seen[shape][w, a]:
+            raise TableError(f"line {number} (shape {shape!r}): duplicate row for w_bits={bits[w]}, a_bits={bits[a]}")
+        seen[shape][w, a] = True
+        table.costs[shape][w, a] = (latency, energy)
+        table.bounds[shape][w, a] = BOUND_NAMES.index(bound)
+    if not table.costs:
+        raise TableError("table has no rows")
+    for shape, mask in seen.items():
+        if not mask.all():
+            holes = [f"(w={bits[w]}, a={bits[a]})" for w, a in zip(*np.nonzero(~mask))]
+            raise TableError(f"shape {shape!r}: missing bit pairs {', '.join(holes[:6])}{' ...' if len(holes) > 6 else ''}")
+    return table
+
+
+def format_table(
+    target: str,
+    batch: int,
+    bits: list[int],
+    rows: list[tuple[str, int, int, float, float | None, str]],
+    generator: str,
+    extra: dict[str, str] | None = None,
+    energy_unit: str = "mJ",
+) -> str:
+    """The text of a table. ``rows`` are (shape, w, a, latency_ms, energy_mj or None, bound)."""
+    lines = [
+        f"# hwsearch-table: {FORMAT_VERSION}",
+        f"# target: {target}",
+        f"# units: latency=ms energy={energy_unit}",
+        f"# generator: {generator}",
+        f"# date: {date.today().isoformat()}",
+        f"# batch: {batch}",
+        f"# bits: {','.join(str(b) for b in bits)}",
+    ]
+    for key, value in (extra or {}).items():
+        lines.append(f"# {key}: {value}")
+    lines.append("shape,w_bits,a_bits,latency,energy,bound")
+    for shape, w, a, latency, energy, bound in rows:
+        energy_text = "" if energy is None or math.isnan(energy) else f"{energy:.6g}"
+        lines.append(f"{shape},{w},{a},{latency:.6g},{energy_text},{bound}")
+    return "\n".join(lines) + "\n"
