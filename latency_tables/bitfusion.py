@@ -54,6 +54,12 @@ def fusion_factor(bits: np.ndarray) -> np.ndarray:
     return np.where(b <= 8, np.floor(8 / np.maximum(b, 2)), 0.5)
 
 
+def padded_bits(bits: np.ndarray) -> np.ndarray:
+    """Width of the BitBrick slot an operand occupies (3 -> 4, 5..7 -> 8, 9..16 -> 16)."""
+    b = np.asarray(bits)
+    return np.where(b <= 8, 8 / np.floor(8 / np.clip(b, 2, 8)), 16)
+
+
 class BitFusion(CostModel):
     """BitFusion edge configuration as a cost model (latency ms, energy mJ)."""
 
@@ -94,9 +100,12 @@ class BitFusion(CostModel):
         cycles = np.maximum(compute, memory) + FILL_CYCLES
         latency_ms = cycles / FREQ_HZ * 1e3
 
-        factor = fusion_factor(w) * fusion_factor(a)
-        wbuf_reads = compute * ROWS * COLS * factor * w  # each Fusion Unit reads its weights each cycle
-        ibuf_reads = compute * ROWS * factor * a  # inputs broadcast along a row
+        # Buffer reads follow the useful MACs: each reads its weight; an input is read once
+        # per row and broadcast to the 32 columns. Operands occupy whole BitBrick slots
+        # (3 bits are read as 4). Idle lanes still clock: E_ARRAY_CYCLE covers them.
+        macs = spec.macs * self.batch
+        wbuf_reads = macs * padded_bits(w)
+        ibuf_reads = macs * padded_bits(a) / COLS
         psum_bits = spec.output_count * self.batch * PSUM_BITS
         energy_pj = (
             compute * E_ARRAY_CYCLE

@@ -8,7 +8,9 @@ any other shape.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -19,8 +21,9 @@ from latency_tables.haq import HaqMobileNetV2
 from latency_tables.lookup import TableTarget, load_table_target
 from latency_tables.table import Table, parse_table
 
-#: Bump when a simulator's formulas or constants change: older generated tables are ignored.
+#: Bump on a change of meaning; the source hash below also retires stale generated tables.
 SIMULATOR_VERSION = "1"
+SIMULATOR_SOURCES = {"bitfusion": "bitfusion.py", "bismo-edge": "bismo.py", "bismo-cloud": "bismo.py"}
 
 SIMULATED: dict[str, Callable[..., CostModel]] = {
     "bitfusion": BitFusion,
@@ -35,9 +38,17 @@ def data_dir() -> Path:
     return Path(str(resources.files("latency_tables") / "data"))
 
 
+@cache
 def generator_tag(target: str) -> str:
-    """The ``generator`` header written by ``build`` for a simulated target."""
-    return f"latency_tables.{target} simulator v{SIMULATOR_VERSION}"
+    """The ``generator`` header written by ``build`` for a simulated target.
+
+    It carries a hash of the simulator's source (and the shared roofline code), so a
+    table generated before the formulas changed is not read as current.
+    """
+    digest = hashlib.sha256()
+    for module in (SIMULATOR_SOURCES[target], "roofline.py"):
+        digest.update((resources.files("latency_tables") / module).read_bytes())
+    return f"latency_tables.{target} simulator v{SIMULATOR_VERSION}+{digest.hexdigest()[:10]}"
 
 
 _CACHE: dict[tuple, dict[str, list[Table]]] = {}

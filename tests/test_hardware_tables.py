@@ -1,0 +1,153 @@
+"""Table files: validation, table-first lookup, measured and HAQ reference targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsearch.graph import LayerSpec, layer_names, trace
+from hwsearch.policy import Policy
+from hwsearch.zoo import build_model, example_input
+from latency_tables import TableError, TableTarget, get_target, load_table_target, parse_table
+from latency_tables.generate import simulated_table_text
+from latency_tables.haq import HaqMobileNetV2
+from latency_tables.measured import measure_specs, measured_table_text
+
+HEADER = """# hwsearch-table: 1
+# target: board
+# units: latency=ms energy=mJ
+# generator: test
+# date: 2025-01-01
+# batch: 1
+# bits: 4,8
+shape,w_bits,a_bits,latency,energy,bound
+"""
+
+
+@pytest.fixture(scope="module")
+def digits() -> list[LayerSpec]:
+    return trace(build_model("digits-cnn", trained=False), example_input("digits-cnn"))
+
+
+def rows(shape: str, values: dict[tuple[int, int], str] | None = None) -> str:
+    values = values or {}
+    lines = []
+    for w in (4, 8):
+        for a in (4, 8):
+            lines.append(f"{shape},{w},{a},{values.get((w, a), f'{w * a / 10}')},0.5,compute")
+    return "\n".join(lines) + "\n"
+
+
+def test_valid_table_round_trip(digits: list[LayerSpec]) -> None:
+    shape = digits[0].shape_key
+    table = parse_table(HEADER + rows(shape))
+    assert table.target == "board" and table.bits == [4, 8]
+    target = TableTarget([table])
+    assert target.cost(digits[0], 8, 8).latency_ms == pytest.approx(6.4)
+    assert target.cost(digits[0], 3, 4).latency_ms == pytest.approx(1.6)  # 3 bits run on the 4-bit kernel
+    assert target.supported_bits == [4, 8]
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t: t.replace("# units: latency=ms energy=mJ\n", ""), "missing 'units'"),
+        (lambda t: t.replace("latency=ms", "latency=fortnights"), "latency unit"),
+        (lambda t: t.replace(",6.4,", ",-6.4,"), "line 12.*negative"),
+        (lambda t: t.replace(",6.4,", ",fast,"), "line 12.*'fast' is not a number"),
+        (lambda t: t.replace("S,8,8,6.4,0.5,compute\n", "S,8,8,6.4,0.5,compute\nS,8,8,6.4,0.5,compute\n"), "duplicate"),
+        (lambda t: "\n".join(l for l in t.splitlines() if not l.startswith("S,8,4")) + "\n", r"missing bit pairs \(w=8, a=4\)"),
+        (lambda t: t.replace("S,4,4,", "S,5,4,"), "5 is not in the header's bits"),
+        (lambda t: t.replace(",0.5,compute\n", ",0.5\n", 1), "expected 6 columns"),
+    ],
+)
+def test_corrupt_tables_are_refused_with_a_message(mutate, message: str) -> None:
+    text = mutate(HEADER + rows("S"))
+    with pytest.raises(TableError, match=message):
+        parse_table(text)
+
+
+def test_table_only_target_names_missing_shape(tmp_path: Path, digits: list[LayerSpec]) -> None:
+    path = tmp_path / "mine.csv"
+    path.write_text(HEADER + rows(digits[0].shape_key))
+    target = get_target(str(path))
+    assert target.name == "board"
+    with pytest.raises(TableError, match=digits[1].shape_key):
+        target.cost(digits[1], 8, 8)
+    with pytest.raises(TableError, match="not a number"):
+        load_table_target(_write(tmp_path, HEADER + rows("S", {(4, 4): "x"})))
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    return path
+
+
+def test_simulated_table_is_read_first_and_unseen_shapes_are_simulated(digits: list[LayerSpec]) -> None:
+    sim = get_target("bitfusion")
+    text = simulated_table_text(sim, digits[:2], "digits-cnn")
+    table = parse_table(text)
+    assert table.meta["generator"].startswith("latency_tables.bitfusion")
+    # a doctored value proves the table wins over the simulator
+    table.costs[digits[0].shape_key][:, :, 0] = 123.0
+    target = TableTarget([table], fallback=sim)
+    assert target.cost(digits[0], 4, 4).latency_ms == 123.0
+    assert target.cost(digits[3], 4, 4).latency_ms == pytest.approx(sim.cost(digits[3], 4, 4).latency_ms)
+    # undoctored rows equal the simulator to the table's printed precision
+    assert target.cost(digits[1], 5, 3).latency_ms == pytest.approx(sim.cost(digits[1], 5, 3).latency_ms, rel=1e-5)
+
+
+def test_measured_target_on_a_tiny_model(digits: list[LayerSpec]) -> None:
+    results = measure_specs(digits, warmup=1, repeats=3)
+    assert set(results) == {s.shape_key for s in digits}
+    assert all(v > 0 for pair in results.values() for v in pair)
+    target = TableTarget([parse_table(measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3))])
+    assert target.supported_bits == [8]
+    assert target.units["energy"] == "n/a"
+    names = layer_names(digits)
+    int8 = target.policy_cost(digits, Policy.uniform(names, 8))
+    assert target.policy_cost(digits, Policy.uniform(names, 4)).latency_ms == int8.latency_ms  # no 4-bit kernel
+    assert int8.latency_ms == pytest.approx(sum(results[s.shape_key][0] for s in digits))
+
+
+def test_haq_reference_lines_up_with_builtin_mobilenet_v2() -> None:
+    target = get_target("haq-mobilenetv2")
+    assert isinstance(target, HaqMobileNetV2) and target.batch == 16
+    specs = trace(build_model("mobilenet-v2", trained=False), example_input("mobilenet-v2"))
+    assert len(specs) == 53 and specs[-1].op == "linear"
+    fc = specs[-1]
+    # the FC (last row) moves with weight bits only
+    assert target.cost(fc, 4, 8).latency_ms < 0.6 * target.cost(fc, 8, 8).latency_ms
+    assert target.cost(fc, 8, 4).latency_ms == pytest.approx(target.cost(fc, 8, 8).latency_ms, rel=0.01)
+    # depthwise rows move with activation bits only
+    dw = specs[1]
+    assert dw.is_depthwise
+    assert target.cost(dw, 2, 8).latency_ms == pytest.approx(target.cost(dw, 8, 8).latency_ms, rel=0.01)
+    ratio = target.policy_cost(specs, Policy.uniform(layer_names(specs), 4)).latency_ms / target.policy_cost(
+        specs, Policy.uniform(layer_names(specs), 8)
+    ).latency_ms
+    assert ratio == pytest.approx(0.397, abs=0.002)
+    with pytest.raises(TableError, match="1..8 bits"):
+        target.cost(fc, 32, 32)
+    resnet_layer = LayerSpec("conv1", "conv2d", 3, 64, (7, 7), (2, 2), (3, 3), 1, (224, 224), (112, 112), 1, 1)
+    with pytest.raises(TableError, match="no row for layer 'conv1'"):
+        target.cost(resnet_layer, 8, 8)
+    assert np.load.__name__  # loaded with allow_pickle=False in haq.load_haq_array
+
+
+def test_shipped_tables_load() -> None:
+    target = get_target("cpu-onnxruntime")
+    assert target.supported_bits == [8]
+    assert get_target("bitfusion").name == "bitfusion"
+
+
+def test_shipped_simulator_tables_are_current() -> None:
+    """A shipped table from an older simulator would be ignored: regenerate with ``build``."""
+    from latency_tables.registry import SIMULATED, generator_tag, shipped_tables
+
+    for name in SIMULATED:
+        for table in shipped_tables().get(name, []):
+            assert table.meta["generator"] == generator_tag(name), f"stale table for {name}: run hwsearch hardware build"
