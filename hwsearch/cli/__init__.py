@@ -11,6 +11,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.command("bench-models")(models.bench_models)
+app.command("bench-models")(models.bench_models_command)
 app.command("models")(models.list_models)
 app.add_typer(hardware.app, name="hardware")

@@ -48,7 +48,7 @@ MODELS: dict[str, ModelEntry] = {
         ModelEntry(
             "digits-cnn",
             "plain CNN (4 conv + 2 FC) on scikit-learn's 8x8 digits",
-            lambda: plain_cnn(1, 8, 10, (16, 32), 64, DIGITS_MEAN, DIGITS_STD),
+            lambda: plain_cnn(1, 8, 10, ((16, False), (16, True), (32, False), (32, True)), 64, DIGITS_MEAN, DIGITS_STD),
             "digits",
             (1, 8, 8),
             TrainRecipe(epochs=30, batch_size=64, lr=3e-3),
@@ -64,20 +64,20 @@ MODELS: dict[str, ModelEntry] = {
         ModelEntry(
             "fashion-cnn",
             "plain CNN (4 conv + 2 FC) on Fashion-MNIST 28x28",
-            lambda: plain_cnn(1, 28, 10, (32, 64), 128, FASHION_MEAN, FASHION_STD),
+            lambda: plain_cnn(1, 28, 10, ((16, True), (32, True), (64, False), (64, False)), 128, FASHION_MEAN, FASHION_STD),
             "fashion",
             (1, 28, 28),
-            TrainRecipe(epochs=4, batch_size=128, lr=3e-3),
+            TrainRecipe(epochs=3, batch_size=128, lr=3e-3),
         ),
         ModelEntry(
             "fashion-mobilenet",
             "MobileNetV2-style net (depthwise, residual blocks) on Fashion-MNIST",
             lambda: SmallMobileNet(
-                1, 10, ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 2)), 16, 256, FASHION_MEAN, FASHION_STD
+                1, 10, ((1, 16, 1, 1), (4, 24, 2, 1), (4, 32, 2, 2), (4, 64, 2, 2)), 16, 256, FASHION_MEAN, FASHION_STD, 2
             ),
             "fashion",
             (1, 28, 28),
-            TrainRecipe(epochs=4, batch_size=128, lr=4e-3),
+            TrainRecipe(epochs=3, batch_size=128, lr=4e-3),
         ),
         ModelEntry("mobilenet-v1", "MobileNetV1 1.0 at 224x224 (architecture only)", mobilenet_v1, None, (3, 224, 224)),
         ModelEntry("mobilenet-v2", "MobileNetV2 1.0 at 224x224 (architecture only)", MobileNetV2, None, (3, 224, 224)),

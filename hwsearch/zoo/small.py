@@ -12,14 +12,27 @@ from hwsearch.zoo.layers import InvertedResidual, Normalize, conv_bn_relu
 
 
 def plain_cnn(
-    in_ch: int, in_hw: int, num_classes: int, widths: tuple[int, ...], hidden: int, mean: float, std: float
+    in_ch: int,
+    in_hw: int,
+    num_classes: int,
+    convs: tuple[tuple[int, bool], ...],
+    hidden: int,
+    mean: float,
+    std: float,
 ) -> nn.Sequential:
-    """Conv blocks (two convs each, then 2x2 max-pool), then two linear layers."""
+    """3x3 conv blocks ``(out_channels, pool_after)``, then two linear layers.
+
+    The first linear layer sees the whole flattened feature map, so it holds most of
+    the parameters (memory bound on most hardware), unlike the compute-bound convs.
+    """
     layers: list[nn.Module] = [Normalize([mean], [std])]
     ch, hw = in_ch, in_hw
-    for width in widths:
-        layers += [conv_bn_relu(ch, width), conv_bn_relu(width, width), nn.MaxPool2d(2)]
-        ch, hw = width, hw // 2
+    for width, pool in convs:
+        layers.append(conv_bn_relu(ch, width))
+        ch = width
+        if pool:
+            layers.append(nn.MaxPool2d(2))
+            hw //= 2
     return nn.Sequential(
         *layers,
         nn.Flatten(),
@@ -42,9 +55,10 @@ class SmallMobileNet(nn.Module):
         head: int,
         mean: float,
         std: float,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [Normalize([mean], [std]), conv_bn_relu(in_ch, stem, 3, 1, relu6=True)]
+        layers: list[nn.Module] = [Normalize([mean], [std]), conv_bn_relu(in_ch, stem, 3, stem_stride, relu6=True)]
         ch = stem
         for expand, out_ch, repeats, stride in blocks:
             for i in range(repeats):

@@ -1,0 +1,137 @@
+"""Simulated (fake) quantization of a whole model under a ``Policy``.
+
+``QuantizedModel`` wraps a deep copy of the float model (the original is never
+touched). Each Conv2d/Linear becomes a ``QuantLayer`` that fake-quantizes its input
+activation and uses quantized weights. Quantized weights and activation ranges are
+computed once per (layer, bits) and cached, so switching policy is a pointer swap and
+evaluating a policy costs about one forward pass. In training mode weights are
+re-quantized on every step with a straight-through estimator (quantization-aware
+fine-tuning); call ``reset_cache()`` after changing the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwsearch.graph import QUANTIZABLE_TYPES
+from hwsearch.policy import FLOAT_BITS, Policy
+from hwsearch.quant.calibration import InputStats, collect_input_stats
+from hwsearch.quant.quantizers import (
+    ActivationQuant,
+    WeightQuant,
+    quantize_activation,
+    quantize_weight,
+    quantize_weight_ste,
+    search_activation_quant,
+    search_weight_quant,
+)
+
+
+class QuantLayer(nn.Module):
+    """A Conv2d or Linear running at the bits its ``QuantizedModel`` assigns."""
+
+    def __init__(self, name: str, layer: nn.Conv2d | nn.Linear) -> None:
+        super().__init__()
+        self.name = name
+        self.layer = layer
+        self.weight_quant: WeightQuant | None = None
+        self.activation_quant: ActivationQuant | None = None
+        self.eval_weight: torch.Tensor | None = None  # cached fake-quantized weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.activation_quant is not None:
+            x = quantize_activation(x, self.activation_quant)
+        weight = self.layer.weight
+        if self.weight_quant is not None:
+            if self.training or self.eval_weight is None:
+                weight = quantize_weight_ste(weight, self.weight_quant)
+            else:
+                weight = self.eval_weight
+        if isinstance(self.layer, nn.Conv2d):
+            return self.layer._conv_forward(x, weight, self.layer.bias)
+        return F.linear(x, weight, self.layer.bias)
+
+
+class QuantizedModel(nn.Module):
+    """A float model plus per-layer quantizers, switchable between policies."""
+
+    def __init__(self, model: nn.Module, calib_x: torch.Tensor, max_calib: int = 512, seed: int = 0) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).eval()
+        self._stats: dict[str, InputStats] = collect_input_stats(self.model, calib_x[:max_calib], seed=seed)
+        self.layers: dict[str, QuantLayer] = self._wrap_layers()
+        self._weight_cache: dict[tuple[str, int], tuple[WeightQuant, torch.Tensor]] = {}
+        self._act_cache: dict[tuple[str, int], ActivationQuant] = {}
+        self._policy = Policy.uniform(self.layers, FLOAT_BITS)
+
+    def _wrap_layers(self) -> dict[str, QuantLayer]:
+        """Replace every Conv2d/Linear child by a QuantLayer (one per module, even if reused)."""
+        names = {id(m): n for n, m in self.model.named_modules() if isinstance(m, QUANTIZABLE_TYPES)}
+        wrappers: dict[int, QuantLayer] = {}
+        for parent in list(self.model.modules()):
+            for child_name, child in list(parent.named_children()):
+                if id(child) in names:
+                    if id(child) not in wrappers:
+                        wrappers[id(child)] = QuantLayer(names[id(child)], child)
+                    setattr(parent, child_name, wrappers[id(child)])
+        return {w.name: w for w in sorted(wrappers.values(), key=lambda w: list(names.values()).index(w.name))}
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.layers)
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    def weight_quant(self, name: str, bits: int) -> tuple[WeightQuant, torch.Tensor]:
+        """Quantizer and fake-quantized weight of ``name`` at ``bits`` (cached)."""
+        key = (name, bits)
+        if key not in self._weight_cache:
+            weight = self.layers[name].layer.weight
+            wq = search_weight_quant(weight, bits)
+            self._weight_cache[key] = (wq, quantize_weight(weight, wq))
+        return self._weight_cache[key]
+
+    def activation_quant(self, name: str, bits: int) -> ActivationQuant:
+        """Quantizer of ``name``'s input activation at ``bits`` (cached)."""
+        key = (name, bits)
+        if key not in self._act_cache:
+            stats = self._stats[name]
+            self._act_cache[key] = search_activation_quant(stats.samples, bits, stats.signed)
+        return self._act_cache[key]
+
+    def set_policy(self, policy: Policy) -> QuantizedModel:
+        """Switch every layer to the policy's bits (cheap after the first use of each width)."""
+        policy.check_layers(self.layers)
+        for name, layer in self.layers.items():
+            bits = policy[name]
+            if bits.weight_bits == FLOAT_BITS:
+                layer.weight_quant, layer.eval_weight = None, None
+            else:
+                layer.weight_quant, layer.eval_weight = self.weight_quant(name, bits.weight_bits)
+            layer.activation_quant = (
+                None if bits.activation_bits == FLOAT_BITS else self.activation_quant(name, bits.activation_bits)
+            )
+        self._policy = policy
+        return self
+
+    def precompute(self, bits: range | list[int]) -> None:
+        """Fill the caches for every layer at every width in ``bits`` (e.g. before a search)."""
+        for name in self.layers:
+            for b in bits:
+                if b != FLOAT_BITS:
+                    self.weight_quant(name, b)
+                    self.activation_quant(name, b)
+
+    def reset_cache(self) -> None:
+        """Forget cached quantized weights (after fine-tuning changed the float weights)."""
+        self._weight_cache.clear()
+        self.set_policy(self._policy)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

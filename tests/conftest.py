@@ -1,0 +1,22 @@
+"""Shared fixtures. Trained weights are cached under HWSEARCH_CACHE_DIR (training runs once)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from hwsearch.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_cnn():
+    from hwsearch.zoo import build_model
+
+    return build_model("digits-cnn")
