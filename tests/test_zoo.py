@@ -1,0 +1,69 @@
+"""Model zoo: trained benchmark models reach their accuracy; user models load safely."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from hwsearch.evaluate import accuracy
+from hwsearch.zoo import ModelError, build_model, model_dataset
+from hwsearch.zoo.training import cache_dir
+
+FASHION_PRESENT = os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") or bool(
+    os.environ.get("HWSEARCH_FASHION_DIR")
+)
+
+
+def test_digits_cnn_accuracy(digits_cnn, digits):
+    assert accuracy(digits_cnn, digits.test) >= 0.96
+
+
+def test_digits_mobilenet_has_depthwise_and_residuals(digits):
+    from hwsearch.graph import trace
+
+    model = build_model("digits-mobilenet")
+    specs = trace(model, digits.example_input())
+    assert any(s.is_depthwise for s in specs)
+    assert any(getattr(m, "use_skip", False) for m in model.modules())
+    assert accuracy(model, digits.test) >= 0.95
+
+
+def test_weights_are_cached_as_safetensors(digits_cnn):
+    files = list((cache_dir() / "models").glob("digits-cnn-*.safetensors"))
+    assert files, "trained weights should be cached"
+    again = build_model("digits-cnn")
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), digits_cnn.state_dict().values()))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION_PRESENT, reason="Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+def test_fashion_cnn_accuracy():
+    model = build_model("fashion-cnn")
+    assert accuracy(model, model_dataset("fashion-cnn").test) >= 0.87
+
+
+def test_user_model_with_safetensors_weights(tmp_path):
+    from tests.fixtures.user_models import tiny_net
+
+    reference = tiny_net()
+    path = tmp_path / "w.safetensors"
+    save_file(reference.state_dict(), str(path))
+    model = build_model("tests.fixtures.user_models:tiny_net", weights=path)
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(model(x), reference(x))
+
+
+def test_user_model_errors(tmp_path):
+    with pytest.raises(ModelError, match="unknown model"):
+        build_model("no-such-net")
+    with pytest.raises(ModelError, match="cannot import"):
+        build_model("no_such_module:factory")
+    with pytest.raises(ModelError, match="not a torch.nn.Module"):
+        build_model("tests.fixtures.user_models:not_a_model")
+    pickle_file = tmp_path / "w.pt"
+    pickle_file.write_bytes(b"\x80\x04not really")
+    with pytest.raises(ModelError, match="safetensors"):
+        build_model("tests.fixtures.user_models:tiny_net", weights=pickle_file)
