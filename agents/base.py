@@ -1,0 +1,43 @@
+"""The one interface every search agent implements.
+
+An agent gets a ``SearchContext`` and proposes candidate policies through
+``ctx.propose(w, a)`` (index arrays into ``ctx.bits``, one entry per layer). Each call is
+one *episode*: the context fits the candidate to the budget, measures its accuracy
+(cached), computes the reward and hands it to the runner, which records it and sets
+``ctx.stopped`` when the episode budget is used up or the user cancels. An agent must
+
+- stop proposing as soon as ``ctx.stopped`` is true (and may stop earlier, e.g. the
+  uniform baseline after its few candidates);
+- be deterministic given ``seed`` and the accuracies it observes (resuming relies on it);
+- draw randomness only from generators seeded from ``seed``.
+
+Extra evaluations an agent needs that are not candidates (sensitivity probes) go through
+``ctx.accuracy`` / ``ctx.accuracy_of`` directly: they are cached and counted in
+``SearchResult.evaluations``, but are not episodes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from hwsearch.search.context import SearchContext
+
+
+class Agent(ABC):
+    """A search strategy. Subclasses set ``name`` and implement ``search``."""
+
+    name: ClassVar[str] = "?"
+    #: One line for listings (``hwsearch search --help``, the API).
+    description: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise ValueError(f"agent {self.name!r} has no options {sorted(options)}")
+
+    @abstractmethod
+    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+        """Propose up to ``episodes`` candidates with ``ctx.propose`` until ``ctx.stopped``."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

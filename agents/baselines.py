@@ -1,0 +1,229 @@
+"""Non-RL searches on the same interface: uniform, random, greedy, ILP, evolution.
+
+``greedy`` and ``ilp`` share a *sensitivity* measurement: starting from every layer at
+the widest allowed width, each decision (a layer's weights, or its activations) alone is
+set to each narrower width and the accuracy drop is measured. Under the *additive
+sensitivity model* a policy's accuracy is the base accuracy minus the sum of its
+decisions' drops. Probes are cached evaluations (counted in ``evaluations``), not episodes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.base import Agent
+from hwsearch.search.context import SearchContext
+
+
+class UniformAgent(Agent):
+    """The best uniform policy that fits: every (w, a) pair applied to all layers that meets
+    the budget and is maximal (no fitting pair is at least as wide in both)."""
+
+    name = "uniform"
+    description = "best uniform (same bits on every layer) policy within the budget"
+
+    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+        nb = len(ctx.bits)
+        fitting = [(wi, ai) for wi in range(nb) for ai in range(nb) if ctx.fits(*_uniform_pair(ctx, wi, ai))]
+        maximal = [p for p in fitting if not any(q != p and q[0] >= p[0] and q[1] >= p[1] for q in fitting)]
+        maximal.sort(key=lambda p: (-(p[0] + p[1]), -p[0]))
+        if not maximal:  # a non-monotone table: the cheapest uniform pair, fitted
+            maximal = [(0, 0)]
+        for wi, ai in maximal:
+            if ctx.stopped:
+                return
+            ctx.propose(*_uniform_pair(ctx, wi, ai))
+
+
+def _uniform_pair(ctx: SearchContext, wi: int, ai: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(ctx.n_layers, wi, dtype=int), np.full(ctx.n_layers, ai, dtype=int)
+
+
+class RandomAgent(Agent):
+    """Random search: each decision's width drawn uniformly, then fitted to the budget."""
+
+    name = "random"
+    description = "random widths per decision, fitted to the budget"
+
+    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        nb = len(ctx.bits)
+        while not ctx.stopped:
+            ctx.propose(rng.integers(0, nb, ctx.n_layers), rng.integers(0, nb, ctx.n_layers))
+
+
+def measure_sensitivity(ctx: SearchContext) -> tuple[float, np.ndarray, np.ndarray]:
+    """Base accuracy (all at the widest width) and drops ``[layer, width]`` for weights and
+    activations (clamped at 0; 0 at the widest width)."""
+    nb = len(ctx.bits)
+    top = nb - 1
+    w0, a0 = ctx.uniform(top)
+    base = ctx.accuracy_of(w0, a0)
+    drop_w = np.zeros((ctx.n_layers, nb))
+    drop_a = np.zeros((ctx.n_layers, nb))
+    for layer in range(ctx.n_layers):
+        for b in range(top):
+            w = w0.copy()
+            w[layer] = b
+            drop_w[layer, b] = max(0.0, base - ctx.accuracy_of(w, a0))
+            a = a0.copy()
+            a[layer] = b
+            drop_a[layer, b] = max(0.0, base - ctx.accuracy_of(w0, a))
+    return base, drop_w, drop_a
+
+
+class GreedyAgent(Agent):
+    """Greedy sensitivity search: from the widest widths, repeatedly lower the decision that
+    costs the least predicted accuracy per unit of objective saved, until the budget is met;
+    then spend any slack raising the decision with the best accuracy gain per cost."""
+
+    name = "greedy"
+    description = "greedy by measured per-layer sensitivity (least accuracy lost per cost saved)"
+
+    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+        _, drop_w, drop_a = measure_sensitivity(ctx)
+        nb = len(ctx.bits)
+        w, a = ctx.uniform(nb - 1)
+        rows = np.arange(ctx.n_layers)
+        g = ctx.objective_grid
+        eps = 1e-6
+        while not ctx.fits(w, a):
+            now = g[rows, w, a]
+            best, choice = -np.inf, None
+            for layer in range(ctx.n_layers):
+                for which, (arr, drop) in enumerate(((w, drop_w), (a, drop_a))):
+                    if arr[layer] == 0:
+                        continue
+                    ww, aa = (w[layer] - 1, a[layer]) if which == 0 else (w[layer], a[layer] - 1)
+                    saved = now[layer] - g[layer, ww, aa]
+                    if saved <= 0:
+                        continue
+                    lost = drop[layer, arr[layer] - 1] - drop[layer, arr[layer]]
+                    score = saved / (max(lost, 0.0) + eps)
+                    if score > best:
+                        best, choice = score, (layer, which)
+            if choice is None:
+                break  # nothing lowers the cost: ctx.fit falls back to the cheapest policy
+            layer, which = choice
+            (w if which == 0 else a)[layer] -= 1
+        w, a = ctx.fit(w, a)
+        # fill the slack: raise what buys the most accuracy per cost while it still fits
+        while True:
+            best, choice = 0.0, None
+            for layer in range(ctx.n_layers):
+                for which, (arr, drop) in enumerate(((w, drop_w), (a, drop_a))):
+                    if arr[layer] >= nb - 1:
+                        continue
+                    ww, aa = (w.copy(), a.copy())
+                    (ww if which == 0 else aa)[layer] += 1
+                    if not ctx.fits(ww, aa):
+                        continue
+                    gained = drop[layer, arr[layer]] - drop[layer, arr[layer] + 1]
+                    extra = g[layer, ww[layer], aa[layer]] - g[layer, w[layer], a[layer]]
+                    score = gained / max(extra, 1e-12)
+                    if gained > 0 and score > best:
+                        best, choice = score, (ww, aa)
+            if choice is None:
+                break
+            w, a = choice
+        if not ctx.stopped:
+            ctx.propose(w, a)
+
+
+class ILPAgent(Agent):
+    """Exact optimum of the additive sensitivity model under the budget (``scipy.optimize.milp``).
+
+    One binary variable per layer and (w, a) pair (so costs that are not additive in w and
+    a, e.g. BISMO's w x a, are exact); minimise the predicted accuracy drop subject to
+    one pair per layer and total objective <= budget. ``candidates`` (5) best distinct
+    solutions (each excluded by a no-good cut for the next) are proposed, as the
+    additive model is only a model."""
+
+    name = "ilp"
+    description = "integer program: exact optimum of the additive sensitivity model"
+
+    def __init__(self, candidates: int = 5, time_limit: float = 30.0) -> None:
+        super().__init__()
+        self.candidates = candidates
+        self.time_limit = time_limit
+
+    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        _, drop_w, drop_a = measure_sensitivity(ctx)
+        nl, nb = ctx.n_layers, len(ctx.bits)
+        predicted = (drop_w[:, :, None] + drop_a[:, None, :]).reshape(nl, -1)
+        cost = ctx.objective_grid.reshape(nl, -1)
+        # tie-break towards wider bits (less risk outside the model) by a negligible amount
+        widths = (np.arange(nb)[:, None] + np.arange(nb)[None, :]).reshape(-1)
+        c = (predicted + 1e-7 * (2 * (nb - 1) - widths)[None, :]).reshape(-1)
+        n = c.size
+        one_per_layer = np.kron(np.eye(nl), np.ones(nb * nb))
+        rows = [one_per_layer, cost.reshape(1, -1)]
+        lo = [np.ones(nl), [-np.inf]]
+        hi = [np.ones(nl), [ctx.budget * (1 - 1e-9)]]
+        for _ in range(min(self.candidates, episodes)):
+            if ctx.stopped:
+                return
+            res = milp(
+                c,
+                constraints=LinearConstraint(np.vstack(rows), np.concatenate(lo), np.concatenate(hi)),
+                integrality=np.ones(n),
+                bounds=Bounds(0, 1),
+                options={"time_limit": self.time_limit},
+            )
+            if res.x is None:
+                break
+            chosen = np.round(res.x).reshape(nl, nb * nb).argmax(axis=1)
+            ctx.propose(chosen // nb, chosen % nb)
+            cut = np.zeros(n)
+            cut[np.arange(nl) * nb * nb + chosen] = 1
+            rows.append(cut[None, :])
+            lo.append([-np.inf])
+            hi.append([nl - 1])
+
+
+class EvolutionAgent(Agent):
+    """A steady-state genetic search: tournament selection, uniform crossover, +-1-width
+    mutation, every child fitted to the budget; population seeded with random policies
+    and the best fitting uniform pair. Options ``population`` (16), ``tournament`` (3)."""
+
+    name = "evolution"
+    description = "evolutionary search (tournament, crossover, mutation), children fitted to the budget"
+
+    def __init__(self, population: int = 16, tournament: int = 3) -> None:
+        super().__init__()
+        self.population = population
+        self.tournament = tournament
+
+    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        nl, nb = ctx.n_layers, len(ctx.bits)
+        pop: list[tuple[float, np.ndarray]] = []  # (accuracy, genome = concat(w, a))
+
+        def add(genome: np.ndarray) -> None:
+            out = ctx.propose(genome[:nl], genome[nl:])
+            w, a = ctx.to_index(out.policy)
+            pop.append((out.accuracy, np.concatenate([w, a])))
+            pop.sort(key=lambda item: -item[0])
+            del pop[self.population :]
+
+        size = max(2, min(self.population, episodes // 3 or 1))
+        uniform = next((b for b in range(nb - 1, -1, -1) if ctx.fits(*ctx.uniform(b))), 0)
+        add(np.full(2 * nl, uniform))
+        while len(pop) < size and not ctx.stopped:
+            add(rng.integers(0, nb, 2 * nl))
+        while not ctx.stopped:
+            def pick() -> np.ndarray:
+                idx = rng.choice(len(pop), size=min(self.tournament, len(pop)), replace=False)
+                return pop[int(min(idx))][1]  # pop is sorted: the lowest index is the fittest
+
+            p1, p2 = pick(), pick()
+            for _ in range(10):
+                child = np.where(rng.random(2 * nl) < 0.5, p1, p2)
+                flips = rng.random(2 * nl) < 1.0 / nl
+                flips[rng.integers(0, 2 * nl)] = True
+                child = np.clip(child + flips * rng.choice([-1, 1], 2 * nl), 0, nb - 1)
+                if ctx.to_policy(*ctx.fit(child[:nl], child[nl:])) not in ctx.cache:
+                    break
+            add(child)

@@ -1,0 +1,76 @@
+"""DDPG with HAQ's recipe: the default agent (see ``agents.rl`` for the recipe)."""
+
+from __future__ import annotations
+
+from stable_baselines3 import DDPG
+
+from agents.rl import (
+    HAQ_SIGMA,
+    HAQ_SIGMA_DECAY,
+    EpisodeRewardBuffer,
+    HaqExplorationMixin,
+    SB3Agent,
+    TruncatedNormalNoise,
+    default_warmup,
+)
+
+
+class HaqDDPG(HaqExplorationMixin, DDPG):
+    """SB3's DDPG with truncated-normal exploration."""
+
+
+class DDPGAgent(SB3Agent):
+    """HAQ: DDPG, random warm-up episodes, decaying truncated-normal noise, reward baseline.
+
+    Options: ``warmup_episodes`` (default ``min(20, episodes // 5)``), ``sigma`` (0.5),
+    ``sigma_decay`` (0.99), ``batch_size`` (64), ``use_baseline`` (True), ``gamma`` (0),
+    ``tau`` (0.01), plus ``SB3Agent``'s.
+    """
+
+    name = "ddpg"
+    description = "DDPG with HAQ's recipe (warm-up, truncated-normal noise, reward baseline); the default"
+    algorithm = HaqDDPG
+
+    def __init__(
+        self,
+        warmup_episodes: int | None = None,
+        sigma: float = HAQ_SIGMA,
+        sigma_decay: float = HAQ_SIGMA_DECAY,
+        batch_size: int = 64,
+        use_baseline: bool = True,
+        gamma: float = 0.0,
+        tau: float = 0.01,
+        **options,
+    ) -> None:
+        super().__init__(**options)
+        self.warmup_episodes = warmup_episodes
+        self.sigma, self.sigma_decay = sigma, sigma_decay
+        self.batch_size, self.use_baseline, self.gamma, self.tau = batch_size, use_baseline, gamma, tau
+
+    def extra_kwargs(self) -> dict:
+        return {}
+
+    def make(self, env, episodes: int, seed: int):
+        warmup = default_warmup(episodes) if self.warmup_episodes is None else self.warmup_episodes
+        steps = env.steps_per_episode
+        return self.algorithm(
+            "MlpPolicy",
+            env,
+            learning_rate=self.learning_rate or 1e-3,
+            buffer_size=max(2000, (episodes + 1) * steps),
+            learning_starts=warmup * steps,
+            batch_size=self.batch_size,
+            tau=self.tau,
+            gamma=self.gamma,
+            train_freq=(1, "episode"),
+            gradient_steps=-1,
+            action_noise=TruncatedNormalNoise(self.sigma, self.sigma_decay, warmup, seed),
+            replay_buffer_class=EpisodeRewardBuffer,
+            replay_buffer_kwargs={"use_baseline": self.use_baseline},
+            policy_kwargs={"net_arch": self.net_arch or [300, 300]},
+            tensorboard_log=self.tensorboard_log,
+            verbose=self.verbose,
+            seed=seed,
+            device="cpu",
+            **self.extra_kwargs(),
+        )

@@ -1,0 +1,174 @@
+"""The part all stable-baselines3 agents share, and HAQ's DDPG recipe pieces.
+
+HAQ's recipe (Wang et al. 2019, section 3 and their reference code's defaults):
+
+- **warm-up**: the first ``warmup_episodes`` (20) episodes take uniformly random actions
+  (SB3's ``learning_starts``, counted in steps = episodes x steps per episode);
+- **exploration**: after warm-up the action is drawn from a normal distribution around
+  the actor's output, *truncated* to the action range [0, 1], with sigma 0.5 decaying by
+  0.99 per episode (``TruncatedNormalNoise``; SB3's own noise is added then clipped, which
+  piles mass on the bounds, hence the ``_sample_action`` override below);
+- **episode reward, with a baseline**: HAQ stores every transition of an episode with the
+  episode's final reward minus a moving-average baseline (``EpisodeRewardBuffer``). The
+  critic then learns Q(s, a) = E[final reward | s, a], so ``gamma`` is 0 (no bootstrap).
+
+Off-policy agents learn after each episode (``train_freq=(1, "episode")``), one gradient
+step per transition collected. The whole search is one ``learn`` call; a callback stops
+it when the runner sets ``ctx.stopped``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.stats import truncnorm
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import ActionNoise
+
+from agents.base import Agent
+from hwsearch.env import MixedPrecisionEnv
+from hwsearch.search.context import SearchContext
+
+HAQ_WARMUP_EPISODES = 20
+HAQ_SIGMA = 0.5
+HAQ_SIGMA_DECAY = 0.99
+HAQ_BASELINE_ALPHA = 0.5  # moving average: baseline += (1 - alpha) * (reward - baseline)
+
+
+def default_warmup(episodes: int) -> int:
+    """HAQ's 20 warm-up episodes, but at most a fifth of a short search (at least 1)."""
+    return max(1, min(HAQ_WARMUP_EPISODES, episodes // 5))
+
+
+class TruncatedNormalNoise(ActionNoise):
+    """Truncated-normal exploration around the actor's action (HAQ).
+
+    ``sigma`` is in the env's action units ([0, 1]); it decays by ``decay`` at the end of
+    every episode after ``warmup_episodes``. Draws come from its own seeded generator.
+    """
+
+    def __init__(self, sigma: float = HAQ_SIGMA, decay: float = HAQ_SIGMA_DECAY, warmup_episodes: int = 0, seed: int = 0):
+        super().__init__()
+        self.sigma = float(sigma)
+        self.decay = float(decay)
+        self.warmup_episodes = warmup_episodes
+        self.episodes = 0
+        self.rng = np.random.default_rng(seed)
+
+    def perturb(self, action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """A draw from N(action, sigma) truncated to [low, high] (arrays of one shape)."""
+        scale = self.sigma * (high - low)
+        if np.all(scale <= 0):
+            return np.clip(action, low, high)
+        a, b = (low - action) / scale, (high - action) / scale
+        return truncnorm.rvs(a, b, loc=action, scale=scale, random_state=self.rng)
+
+    def __call__(self) -> np.ndarray:  # only used if an algorithm adds noise itself
+        return np.zeros(1, dtype=np.float32)
+
+    def reset(self) -> None:
+        self.episodes += 1
+        if self.episodes > self.warmup_episodes:
+            self.sigma *= self.decay
+
+
+class HaqExplorationMixin:
+    """Replace add-then-clip noise by ``TruncatedNormalNoise.perturb`` (off-policy, Box actions)."""
+
+    def _sample_action(self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1):
+        if not isinstance(action_noise, TruncatedNormalNoise) or self.num_timesteps < learning_starts:
+            return super()._sample_action(learning_starts, action_noise, n_envs)
+        action, _ = self.predict(self._last_obs, deterministic=True)
+        scaled = self.policy.scale_action(action)  # [-1, 1]
+        ones = np.ones_like(scaled)
+        noisy = action_noise.perturb(scaled, -ones, ones).astype(np.float32)
+        return self.policy.unscale_action(noisy), noisy
+
+
+class EpisodeRewardBuffer(ReplayBuffer):
+    """Store each episode's transitions with its final reward minus a moving baseline (HAQ).
+
+    Transitions wait until their episode ends (single env), then all are added with the
+    same reward. Extra keyword: ``baseline_alpha`` (0.5, HAQ), ``use_baseline`` (True).
+    """
+
+    def __init__(self, *args: Any, baseline_alpha: float = HAQ_BASELINE_ALPHA, use_baseline: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.baseline_alpha = baseline_alpha
+        self.use_baseline = use_baseline
+        self.baseline: float | None = None
+        self._pending: list[tuple] = []
+
+    def add(self, obs, next_obs, action, reward, done, infos) -> None:
+        self._pending.append((np.copy(obs), np.copy(next_obs), np.copy(action), np.copy(done), infos))
+        if not bool(np.asarray(done).reshape(-1)[0]):
+            return
+        final = float(np.asarray(reward).reshape(-1)[0])
+        if self.baseline is None:
+            self.baseline = final
+        value = final - self.baseline if self.use_baseline else final
+        self.baseline += (1 - self.baseline_alpha) * (final - self.baseline)
+        for o, n, a, d, i in self._pending:
+            super().add(o, n, a, np.array([value], dtype=np.float32), d, i)
+        self._pending = []
+
+
+class StopWhenDone(BaseCallback):
+    """Stops ``learn`` once the runner has set ``ctx.stopped``."""
+
+    def __init__(self, ctx: SearchContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def _on_step(self) -> bool:
+        return not self.ctx.stopped
+
+
+class SB3Agent(Agent):
+    """An SB3 algorithm learning on ``MixedPrecisionEnv`` for the whole search.
+
+    Options (all agents): ``net_arch`` (hidden sizes), ``learning_rate``, ``decisions``
+    ("separate"/"joint"), ``tensorboard_log`` (folder; used only if tensorboard is
+    installed), ``verbose``. Subclasses add theirs and build the algorithm in ``make``.
+    """
+
+    action: ClassVar[str] = "box"
+
+    def __init__(
+        self,
+        net_arch: list[int] | None = None,
+        learning_rate: float | None = None,
+        decisions: str = "separate",
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.net_arch = net_arch
+        self.learning_rate = learning_rate
+        self.decisions = decisions
+        self.tensorboard_log = tensorboard_log if importlib.util.find_spec("tensorboard") else None
+        self.verbose = verbose
+        self.model = None
+
+    def make(self, env: MixedPrecisionEnv, episodes: int, seed: int):
+        raise NotImplementedError
+
+    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+        import torch
+
+        env = MixedPrecisionEnv(ctx, action=self.action, decisions=self.decisions)
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        threads = torch.get_num_threads()
+        self.model = self.make(env, episodes, seed)
+        try:
+            # a generous step limit: the callback stops at the episode budget (PPO collects
+            # whole rollouts, so it may need more steps than episodes x steps per episode)
+            total = (episodes + 1) * env.steps_per_episode * 4
+            self.model.learn(total_timesteps=total, callback=StopWhenDone(ctx), tb_log_name=self.name)
+        finally:
+            torch.set_num_threads(threads)

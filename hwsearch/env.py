@@ -1,0 +1,182 @@
+"""``MixedPrecisionEnv``: HAQ's layer-by-layer bit-width environment (a ``gymnasium.Env``).
+
+Episode. One pass over the quantizable layers (module names, in execution order).
+
+- ``decisions="separate"`` (default, as HAQ): two steps per layer, first the weight bits,
+  then the activation bits (the ``w/a`` flag in the observation says which).
+- ``decisions="joint"``: one step per layer, the same bits for weights and activations.
+
+Action. ``action="box"``: ``Box(0, 1, (1,))``, cut into equal bins, one per allowed width
+(``min_bits..max_bits`` intersected with the target's ``supported_bits``), low to high.
+``action="discrete"``: ``Discrete(n_widths)``, the index of the width.
+
+Observation. ``Box(0, 1, (12,))``, HAQ's layer embedding, each feature min-max scaled over
+the model's layers: layer index, in channels, out channels, kernel size, stride, input
+feature-map size, log parameter count, depthwise flag, weight(1)/activation(0) flag,
+previous action; plus two budget features: this layer's share of the uniform 8-bit
+cost, and how much of the budget the decisions so far commit (chosen bits so far, the
+lowest width for the rest; clipped at 2x budget, scaled to [0, 1]).
+
+End of episode. The chosen policy is fitted to the budget (``Costing.fit``: bits are
+lowered until it fits, so every finished episode's policy is feasible), its accuracy is
+measured (cached per policy), and the reward is HAQ's ``0.1 * (acc - acc_float)`` in
+percentage points (see ``SearchContext.reward``); intermediate steps give reward 0.
+``info`` of the last step carries ``policy`` (dict), ``accuracy``, ``latency_ms``,
+``energy_mj``, ``size_mb``, ``objective``, ``reward`` and ``fitted`` (bits were lowered).
+A budget no policy can meet is a ``SpecError`` when the context is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from hwsearch.search.context import SearchContext
+from hwsearch.search.spec import SearchSpec
+
+N_FEATURES = 12
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    span = values.max() - values.min()
+    return np.zeros_like(values) if span <= 0 else (values - values.min()) / span
+
+
+class MixedPrecisionEnv(gym.Env):
+    """One episode = one policy; see the module docstring for spaces and reward."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, ctx: SearchContext, action: str = "box", decisions: str = "separate") -> None:
+        super().__init__()
+        if action not in ("box", "discrete"):
+            raise ValueError(f"action: must be 'box' or 'discrete', got {action!r}")
+        if decisions not in ("separate", "joint"):
+            raise ValueError(f"decisions: must be 'separate' or 'joint', got {decisions!r}")
+        self.ctx = ctx
+        self.action_type = action
+        self.decisions = decisions
+        self.n_bits = len(ctx.bits)
+        self.action_space = (
+            spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32) if action == "box" else spaces.Discrete(self.n_bits)
+        )
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(N_FEATURES,), dtype=np.float32)
+        self._layer_features = self._embed()
+        per_layer = 2 if decisions == "separate" else 1
+        self.steps_per_episode = per_layer * ctx.n_layers
+        self._t = 0
+        self._w = np.zeros(ctx.n_layers, dtype=int)
+        self._a = np.zeros(ctx.n_layers, dtype=int)
+        self._prev = 0.0
+        self.last_outcome = None
+
+    @classmethod
+    def from_spec(cls, spec: SearchSpec | dict, **kwargs: Any) -> MixedPrecisionEnv:
+        """Build the context (model, data, costs) for ``spec`` and an env on it."""
+        from hwsearch.search.spec import spec_from_dict
+
+        return cls(SearchContext(spec_from_dict(spec) if isinstance(spec, dict) else spec), **kwargs)
+
+    def _embed(self) -> np.ndarray:
+        ctx = self.ctx
+        first = {}
+        for s in ctx.specs:
+            first.setdefault(s.name, s)
+        specs = [first[n] for n in ctx.names]
+        n = len(specs)
+        int8_share = ctx.objective_grid[:, -1, -1]  # cost at the widest allowed width
+        feats = np.stack(
+            [
+                np.arange(n, dtype=float),
+                [s.in_channels for s in specs],
+                [s.out_channels for s in specs],
+                [s.kernel_size[0] for s in specs],
+                [s.stride[0] for s in specs],
+                [s.in_hw[0] * s.in_hw[1] for s in specs],
+                np.log1p([s.params for s in specs]),
+                [float(s.is_depthwise) for s in specs],
+                int8_share / max(float(int8_share.sum()), 1e-30),
+            ],
+            axis=1,
+        )
+        for j in range(feats.shape[1]):
+            if j != 7:
+                feats[:, j] = _minmax(feats[:, j])
+        return feats
+
+    # ---- helpers --------------------------------------------------------------
+    def _position(self, t: int) -> tuple[int, bool]:
+        """Layer index and whether step ``t`` decides weights (True) or activations."""
+        if self.decisions == "joint":
+            return t, True
+        return t // 2, t % 2 == 0
+
+    def _committed(self) -> float:
+        """Objective of the decisions so far with the lowest width for everything undecided."""
+        ctx = self.ctx
+        w, a = self._w.copy(), self._a.copy()
+        layer, is_w = self._position(self._t) if self._t < self.steps_per_episode else (ctx.n_layers, True)
+        w[layer:] = 0
+        a[layer:] = 0
+        if layer < ctx.n_layers and not is_w:
+            w[layer] = self._w[layer]
+        return ctx.objective(w, a)
+
+    def _obs(self) -> np.ndarray:
+        t = min(self._t, self.steps_per_episode - 1)
+        layer, is_w = self._position(t)
+        f = self._layer_features[layer]
+        pressure = min(self._committed() / self.ctx.budget, 2.0) / 2.0
+        obs = np.array([*f[:8], 1.0 if is_w else 0.0, self._prev, f[8], pressure], dtype=np.float32)
+        return np.clip(obs, 0.0, 1.0)
+
+    def to_index(self, action: Any) -> int:
+        """The width index an action selects."""
+        if self.action_type == "discrete":
+            return int(np.clip(int(np.asarray(action).reshape(-1)[0]), 0, self.n_bits - 1))
+        value = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], 0.0, 1.0))
+        return min(int(value * self.n_bits), self.n_bits - 1)
+
+    # ---- gymnasium API ----------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._t = 0
+        self._w[:] = 0
+        self._a[:] = 0
+        self._prev = 0.0
+        return self._obs(), {}
+
+    def step(self, action):
+        if self._t >= self.steps_per_episode:
+            raise RuntimeError("episode is over: call reset()")
+        index = self.to_index(action)
+        layer, is_w = self._position(self._t)
+        if self.decisions == "joint":
+            self._w[layer] = self._a[layer] = index
+        elif is_w:
+            self._w[layer] = index
+        else:
+            self._a[layer] = index
+        self._prev = index / max(self.n_bits - 1, 1)
+        self._t += 1
+        if self._t < self.steps_per_episode:
+            return self._obs(), 0.0, False, False, {}
+        fitted = not self.ctx.fits(self._w, self._a)
+        outcome = self.ctx.propose(self._w, self._a)
+        self.last_outcome = outcome
+        c = outcome.costs
+        info = {
+            "policy": outcome.policy.to_dict(),
+            "accuracy": outcome.accuracy,
+            "latency_ms": c.latency_ms,
+            "energy_mj": c.energy_mj,
+            "size_mb": c.size_mb,
+            "objective": c.objective,
+            "reward": outcome.reward,
+            "fitted": fitted,
+        }
+        return self._obs(), float(outcome.reward), True, False, info

@@ -1,0 +1,169 @@
+"""``SearchSpec``: everything that defines one search, and the cheap checks on it.
+
+A spec is plain JSON (the REST API's job body is a ``SearchSpec``). ``validate_spec``
+runs the checks a service can afford *before* queuing a job: names exist, bits are in
+range, the objective can be costed on the target and the budget can be met by some
+policy. It traces the architecture and costs it, but never trains or evaluates.
+
+Objectives: ``latency`` (ms), ``energy`` (mJ), ``size`` (MB of weights), or a weighted
+mix written ``"latency:0.7,energy:0.3"`` (or the dict ``{"latency": 0.7, "energy": 0.3}``).
+A mix is costed as ``sum_k w_k * cost_k / int8_k``: each term is normalised by the
+uniform 8-bit cost, so the mix is unitless (1.0 at uniform 8-bit) and only a *relative*
+budget makes sense for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+OBJECTIVES = ("latency", "energy", "size")
+UNITS = {"latency": "ms", "energy": "mJ", "size": "MB"}
+DEFAULT_EVAL_SAMPLES = 2000
+
+
+class SpecError(ValueError):
+    """A search spec that cannot run; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def parse_objective(value: str | dict[str, float]) -> dict[str, float]:
+    """``"latency"``, ``"latency:0.7,energy:0.3"`` or a dict -> {name: weight} (weights > 0)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, str):
+        items = []
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, weight = part.partition(":")
+            try:
+                items.append((name.strip(), float(weight) if sep else 1.0))
+            except ValueError:
+                raise ValueError(f"objective: weight {weight!r} of {name.strip()!r} is not a number") from None
+    else:
+        raise ValueError(f"objective: expected a string or a dict, got {type(value).__name__}")
+    weights: dict[str, float] = {}
+    for name, weight in items:
+        if name not in OBJECTIVES:
+            raise ValueError(f"objective: unknown term {name!r}; choose from {', '.join(OBJECTIVES)}")
+        if name in weights:
+            raise ValueError(f"objective: {name!r} given twice")
+        if not weight > 0:
+            raise ValueError(f"objective: weight of {name!r} must be > 0, got {weight}")
+        weights[name] = float(weight)
+    if not weights:
+        raise ValueError("objective: empty; use latency, energy, size or a mix like 'latency:0.7,energy:0.3'")
+    return weights
+
+
+class Budget(BaseModel):
+    """Exactly one of ``relative`` (fraction of uniform 8-bit cost) or ``absolute``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relative: float | None = Field(
+        None, gt=0, description="Budget as a fraction of the uniform 8-bit policy's cost, e.g. 0.4 (must be > 0)."
+    )
+    absolute: float | None = Field(
+        None, gt=0, description="Budget in the objective's unit: ms (latency), mJ (energy) or MB (size)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Budget:
+        if (self.relative is None) == (self.absolute is None):
+            raise ValueError("budget: give exactly one of 'relative' or 'absolute'")
+        return self
+
+    def describe(self, unit: str) -> str:
+        return f"{self.relative:g} x int8" if self.relative is not None else f"{self.absolute:g} {unit}"
+
+
+class SearchSpec(BaseModel):
+    """One mixed-precision search: what to search, on which hardware, under which budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(..., description="Model name from the zoo (e.g. 'fashion-cnn') or 'module:factory'.")
+    target: str = Field(..., description="Hardware target name (e.g. 'bitfusion', 'bismo-edge') or a table path.")
+    objective: str | dict[str, float] = Field(
+        "latency",
+        description="'latency', 'energy', 'size', or a weighted mix 'latency:0.7,energy:0.3' (or a dict); "
+        "a mix is normalised by the uniform 8-bit cost and needs a relative budget.",
+    )
+    budget: Budget = Field(..., description="Cost budget: {'relative': r} (fraction of uniform 8-bit) or {'absolute': x}.")
+    agent: str = Field("ddpg", description="Search agent: ddpg (HAQ, default), td3, sac, ppo, uniform, random, greedy, ilp, evolution.")
+    episodes: int = Field(50, ge=1, le=100_000, description="Episodes (candidate policies) the agent may propose.")
+    seed: int = Field(0, ge=0, description="Random seed: the same spec and seed give the same result.")
+    min_bits: int = Field(2, description="Lowest bit width the search may pick (2..8).")
+    max_bits: int = Field(8, description="Highest bit width the search may pick (2..8, >= min_bits).")
+    eval_samples: int | None = Field(
+        DEFAULT_EVAL_SAMPLES,
+        ge=1,
+        description="Validation images used to score a policy (first N of the fixed validation split); None = all.",
+    )
+    finetune_steps: int = Field(0, ge=0, description="Quantization-aware fine-tune steps for the best policy (0 = none).")
+    weights: str | None = Field(None, description="Path to a .safetensors file with the model's weights (else the zoo's).")
+    data: str | None = Field(None, description="Data set ('digits', 'fashion', 'npz:PATH', 'folder:PATH'); default: the model's.")
+
+    @field_validator("min_bits", "max_bits")
+    @classmethod
+    def _bits_range(cls, value: int, info) -> int:
+        if not 2 <= value <= 8:
+            raise ValueError(f"{info.field_name}: must be between 2 and 8, got {value}")
+        return value
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, value: str | dict[str, float]) -> str | dict[str, float]:
+        parse_objective(value)
+        return value
+
+    @model_validator(mode="after")
+    def _bits_order(self) -> SearchSpec:
+        if self.min_bits > self.max_bits:
+            raise ValueError(f"min_bits: {self.min_bits} is above max_bits {self.max_bits}")
+        return self
+
+    @property
+    def objective_weights(self) -> dict[str, float]:
+        return parse_objective(self.objective)
+
+    @property
+    def objective_unit(self) -> str:
+        weights = self.objective_weights
+        return UNITS[next(iter(weights))] if len(weights) == 1 else "x int8"
+
+
+def validate_spec(spec: SearchSpec | dict[str, Any]) -> None:
+    """Cheap checks before queuing; raises ``SpecError(field, message)``.
+
+    Unknown model, target or agent; a model without data; bits the target cannot run;
+    an energy objective on a target without energy figures; a budget that no policy
+    (not even the cheapest bits on every layer) can meet. Traces and costs the
+    architecture (milliseconds) but never trains, loads data or evaluates accuracy.
+    """
+    from hwsearch.search.context import build_costing
+
+    if isinstance(spec, dict):
+        spec = spec_from_dict(spec)
+    build_costing(spec)
+
+
+def spec_from_dict(data: dict[str, Any]) -> SearchSpec:
+    """Parse a dict into a ``SearchSpec``; pydantic errors become ``SpecError`` naming the field."""
+    from pydantic import ValidationError
+
+    try:
+        return SearchSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "spec"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SpecError(field, message.removeprefix(f"{field}: ")) from None
