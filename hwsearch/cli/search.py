@@ -1,0 +1,153 @@
+"""``hwsearch search``: one search in the terminal, with a live progress bar and a policy file."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}g}"
+
+
+def search_command(
+    model: Annotated[str, typer.Option(help="Model name (hwsearch models) or module:factory.")],
+    target: Annotated[str, typer.Option(help="Hardware target (hwsearch hardware list) or a .csv table.")],
+    out: Annotated[Path, typer.Option(help="Policy file to write (hwsearch.policy/v1 JSON).")] = Path("policy.json"),
+    objective: Annotated[str, typer.Option(help="latency, energy, size, or a mix like latency:0.7,energy:0.3.")] = "latency",
+    budget: Annotated[float | None, typer.Option(help="Budget as a fraction of the uniform 8-bit cost (e.g. 0.4).")] = None,
+    budget_absolute: Annotated[
+        float | None, typer.Option("--budget-absolute", help="Budget in the objective's unit (ms, mJ or MB).")
+    ] = None,
+    agent: Annotated[str, typer.Option(help="ddpg, td3, sac, ppo, uniform, random, greedy, ilp, evolution.")] = "ddpg",
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes (candidate policies).")] = 50,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    min_bits: Annotated[int, typer.Option(help="Lowest width to consider.")] = 2,
+    max_bits: Annotated[int, typer.Option(help="Highest width to consider.")] = 8,
+    eval_samples: Annotated[int, typer.Option(min=0, help="Validation images per evaluation (0 = all).")] = 2000,
+    finetune_steps: Annotated[int, typer.Option(min=0, help="Quantization-aware fine-tune steps for the best policy.")] = 0,
+    weights: Annotated[str | None, typer.Option(help="Model weights (.safetensors).")] = None,
+    data: Annotated[str | None, typer.Option(help="Data set (digits, fashion, npz:PATH, folder:PATH).")] = None,
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="Checkpoint here after every episode; resume from it if present.")
+    ] = None,
+    tensorboard: Annotated[
+        Path | None, typer.Option(help="TensorBoard log folder for RL agents (needs tensorboard installed).")
+    ] = None,
+) -> None:
+    """Search per-layer weight/activation bits for MODEL on TARGET within a budget."""
+    from hwsearch.data import DataError
+    from hwsearch.policy_file import PolicyFileError, policy_document, write_policy_file
+    from hwsearch.search import CheckpointError, SearchProgress, SpecError, run_search, spec_from_dict, validate_spec
+    from hwsearch.zoo import ModelError
+    from latency_tables import TableError
+
+    if (budget is None) == (budget_absolute is None):
+        _fail("budget: give exactly one of --budget (relative) or --budget-absolute")
+    body = {
+        "model": model,
+        "target": target,
+        "objective": objective,
+        "budget": {"relative": budget} if budget is not None else {"absolute": budget_absolute},
+        "agent": agent,
+        "episodes": episodes,
+        "seed": seed,
+        "min_bits": min_bits,
+        "max_bits": max_bits,
+        "eval_samples": eval_samples or None,
+        "finetune_steps": finetune_steps,
+        "weights": weights,
+        "data": data,
+    }
+    options = {}
+    if tensorboard is not None:
+        import importlib.util
+
+        from agents import RL_AGENTS
+
+        if importlib.util.find_spec("tensorboard") is None:
+            err.print("[yellow]warning:[/yellow] tensorboard is not installed; --tensorboard ignored")
+        elif agent in RL_AGENTS:
+            options["tensorboard_log"] = str(tensorboard)
+    try:
+        spec = spec_from_dict(body)
+        validate_spec(spec)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}  lat {task.fields[lat]} ms  en {task.fields[en]} mJ"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        with progress:
+            task = progress.add_task(f"{agent} on {model}/{target}", total=episodes, best="-", lat="-", en="-")
+            progress.update(task, description=f"{agent}: loading {model}")
+
+            def report(p: SearchProgress) -> None:
+                progress.update(
+                    task,
+                    completed=p.episode,
+                    description=f"{agent} episode",
+                    best=f"{100 * p.best_accuracy:.2f}%",
+                    lat=_fmt(p.best_latency_ms),
+                    en=_fmt(p.best_energy_mj),
+                )
+
+            result = run_search(spec, progress=report, checkpoint_dir=checkpoint_dir, agent_options=options)
+            progress.update(task, completed=episodes)
+        from hwsearch.search.context import build_costing
+        from latency_tables import get_target
+
+        costing = build_costing(spec)
+        doc = policy_document(result, costing.specs, get_target(spec.target))
+        write_policy_file(out, doc)
+    except (SpecError, CheckpointError, ModelError, DataError, TableError, PolicyFileError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted" + (f"; resume with --checkpoint-dir {checkpoint_dir}" if checkpoint_dir else ""))
+    _summary(result, doc, out)
+
+
+def _summary(result, doc: dict, out: Path) -> None:
+    table = Table(title=f"{doc['model']} on {doc['target']}: {result.spec.agent}, objective {doc['objective']}")
+    table.add_column("layer")
+    table.add_column("op")
+    table.add_column("W", justify="right")
+    table.add_column("A", justify="right")
+    table.add_column("latency ms", justify="right")
+    table.add_column("energy mJ", justify="right")
+    for layer in doc["layers"]:
+        table.add_row(
+            layer["name"], layer["op"], str(layer["weight_bits"]), str(layer["activation_bits"]),
+            _fmt(layer["latency_ms"]), _fmt(layer["energy_mj"]),
+        )
+    t, b = doc["totals"], doc["baseline_int8"]
+    table.add_row("total", "", "", "", _fmt(t["latency_ms"]), _fmt(t["energy_mj"]), style="bold")
+    table.add_row("int8", "", "8", "8", _fmt(b["latency_ms"]), _fmt(b["energy_mj"]), style="dim")
+    console.print(table)
+    console.print(
+        f"accuracy {100 * result.best.accuracy:.2f}% (float {100 * result.float_accuracy:.2f}%, int8 "
+        f"{100 * b['accuracy']:.2f}%); budget {_fmt(result.budget)} {result.unit}; size {t['size_mb']:.4g} MB "
+        f"(int8 {b['size_mb']:.4g}); {result.evaluations} evaluations in {result.wall_time_s:.1f} s"
+        + ("; [yellow]cancelled[/yellow]" if result.cancelled else "")
+    )
+    if result.finetune is not None:
+        f = result.finetune
+        console.print(f"fine-tune ({f.steps} steps): {100 * f.accuracy_before:.2f}% -> {100 * f.accuracy_after:.2f}%")
+    console.print(f"wrote {out}")
