@@ -9,7 +9,9 @@ one *episode*: the context fits the candidate to the budget, measures its accura
 - stop proposing as soon as ``ctx.stopped`` is true (and may stop earlier, e.g. the
   uniform baseline after its few candidates);
 - be deterministic given ``seed`` and the accuracies it observes (resuming relies on it);
-- draw randomness only from generators seeded from ``seed``.
+- draw randomness only from generators seeded from ``seed``;
+- never branch on ``ctx.cache`` (on resume it already holds later evaluations): keep
+  its own record of what it has seen.
 
 Extra evaluations an agent needs that are not candidates (sensitivity probes) go through
 ``ctx.accuracy`` / ``ctx.accuracy_of`` directly: they are cached and counted in

@@ -148,39 +148,56 @@ class ILPAgent(Agent):
         self.time_limit = time_limit
 
     def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
-        from scipy.optimize import Bounds, LinearConstraint, milp
-
         _, drop_w, drop_a = measure_sensitivity(ctx)
         nl, nb = ctx.n_layers, len(ctx.bits)
         predicted = (drop_w[:, :, None] + drop_a[:, None, :]).reshape(nl, -1)
-        cost = ctx.objective_grid.reshape(nl, -1)
         # tie-break towards wider bits (less risk outside the model) by a negligible amount
         widths = (np.arange(nb)[:, None] + np.arange(nb)[None, :]).reshape(-1)
-        c = (predicted + 1e-7 * (2 * (nb - 1) - widths)[None, :]).reshape(-1)
-        n = c.size
-        one_per_layer = np.kron(np.eye(nl), np.ones(nb * nb))
-        rows = [one_per_layer, cost.reshape(1, -1)]
-        lo = [np.ones(nl), [-np.inf]]
-        hi = [np.ones(nl), [ctx.budget * (1 - 1e-9)]]
+        predicted = predicted + 1e-7 * (2 * (nb - 1) - widths)[None, :]
+        cost = ctx.objective_grid.reshape(nl, -1)
+        found: list[np.ndarray] = []
         for _ in range(min(self.candidates, episodes)):
             if ctx.stopped:
                 return
-            res = milp(
-                c,
-                constraints=LinearConstraint(np.vstack(rows), np.concatenate(lo), np.concatenate(hi)),
-                integrality=np.ones(n),
-                bounds=Bounds(0, 1),
-                options={"time_limit": self.time_limit},
-            )
-            if res.x is None:
+            chosen = solve_additive(predicted, cost, ctx.budget * (1 - 1e-9), found, self.time_limit)
+            if chosen is None:
                 break
-            chosen = np.round(res.x).reshape(nl, nb * nb).argmax(axis=1)
+            found.append(chosen)
             ctx.propose(chosen // nb, chosen % nb)
-            cut = np.zeros(n)
-            cut[np.arange(nl) * nb * nb + chosen] = 1
-            rows.append(cut[None, :])
-            lo.append([-np.inf])
-            hi.append([nl - 1])
+
+
+def solve_additive(
+    predicted: np.ndarray, cost: np.ndarray, budget: float, exclude: list[np.ndarray] = (), time_limit: float = 30.0
+) -> np.ndarray | None:
+    """Pick one option per row minimising ``sum predicted`` s.t. ``sum cost <= budget``.
+
+    ``predicted`` and ``cost`` are ``[layer, option]``; ``exclude`` lists earlier answers
+    (option per layer) that must not be returned again (no-good cuts). Returns the option
+    index per layer, or None if infeasible. Exact (``scipy.optimize.milp``, HiGHS).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    nl, k = predicted.shape
+    n = nl * k
+    rows = [np.kron(np.eye(nl), np.ones(k)), cost.reshape(1, -1)]
+    lo = [np.ones(nl), [-np.inf]]
+    hi = [np.ones(nl), [budget]]
+    for old in exclude:
+        cut = np.zeros((1, n))
+        cut[0, np.arange(nl) * k + old] = 1
+        rows.append(cut)
+        lo.append([-np.inf])
+        hi.append([nl - 1])
+    res = milp(
+        predicted.reshape(-1),
+        constraints=LinearConstraint(np.vstack(rows), np.concatenate(lo), np.concatenate(hi)),
+        integrality=np.ones(n),
+        bounds=Bounds(0, 1),
+        options={"time_limit": time_limit},
+    )
+    if res.x is None:
+        return None
+    return np.round(res.x).reshape(nl, k).argmax(axis=1)
 
 
 class EvolutionAgent(Agent):
@@ -200,9 +217,11 @@ class EvolutionAgent(Agent):
         rng = np.random.default_rng(seed)
         nl, nb = ctx.n_layers, len(ctx.bits)
         pop: list[tuple[float, np.ndarray]] = []  # (accuracy, genome = concat(w, a))
+        seen: set = set()  # own record, not ctx.cache: a resumed cache holds the future too
 
         def add(genome: np.ndarray) -> None:
             out = ctx.propose(genome[:nl], genome[nl:])
+            seen.add(out.policy)
             w, a = ctx.to_index(out.policy)
             pop.append((out.accuracy, np.concatenate([w, a])))
             pop.sort(key=lambda item: -item[0])
@@ -224,6 +243,6 @@ class EvolutionAgent(Agent):
                 flips = rng.random(2 * nl) < 1.0 / nl
                 flips[rng.integers(0, 2 * nl)] = True
                 child = np.clip(child + flips * rng.choice([-1, 1], 2 * nl), 0, nb - 1)
-                if ctx.to_policy(*ctx.fit(child[:nl], child[nl:])) not in ctx.cache:
+                if ctx.to_policy(*ctx.fit(child[:nl], child[nl:])) not in seen:
                     break
             add(child)

@@ -164,6 +164,10 @@ def spec_from_dict(data: dict[str, Any]) -> SearchSpec:
         return SearchSpec.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "spec"
         message = first["msg"].removeprefix("Value error, ")
+        field = ".".join(str(p) for p in first["loc"])
+        named = message.split(":", 1)[0]
+        if named in SearchSpec.model_fields and (not field or field == "budget"):
+            field = named  # a model-level validator names its field in its message
+        field = field or "spec"
         raise SpecError(field, message.removeprefix(f"{field}: ")) from None

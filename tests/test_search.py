@@ -1,0 +1,275 @@
+"""The search: env contract, budget enforcement, agents, resume, policy file, CLI.
+
+Everything runs on digits-cnn (6 layers, 8x8 inputs) on bismo-edge, a few episodes each.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from agents import AGENT_NAMES, get_agent
+from agents.baselines import solve_additive
+from hwsearch.env import MixedPrecisionEnv
+from hwsearch.policy import Policy
+from hwsearch.policy_file import PolicyFileError, policy_document, read_policy_file, write_policy_file
+from hwsearch.search import (
+    SearchContext,
+    SearchSpec,
+    SpecError,
+    build_costing,
+    run_search,
+    spec_from_dict,
+    validate_spec,
+)
+
+BASE = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.3}, "eval_samples": 200}
+
+
+def spec(**overrides) -> SearchSpec:
+    return spec_from_dict({**BASE, **overrides})
+
+
+@pytest.fixture(scope="module")
+def ctx() -> SearchContext:
+    return SearchContext(spec(agent="random", episodes=5))
+
+
+def _objective(ctx, record) -> float:
+    return ctx.policy_costs(Policy.from_dict(record.policy)).objective
+
+
+# ---- environment ------------------------------------------------------------------
+@pytest.mark.parametrize("action", ["box", "discrete"])
+@pytest.mark.parametrize("decisions", ["separate", "joint"])
+def test_env_passes_gymnasium_and_sb3_checkers(ctx, action, decisions):
+    from gymnasium.utils.env_checker import check_env as gym_check
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    env = MixedPrecisionEnv(ctx, action=action, decisions=decisions)
+    gym_check(env, skip_render_check=True)
+    sb3_check(env, warn=True)
+    per_layer = 2 if decisions == "separate" else 1
+    assert env.steps_per_episode == per_layer * ctx.n_layers
+
+
+def test_env_episode_ends_feasible_with_info(ctx):
+    env = MixedPrecisionEnv(ctx)
+    env.reset(seed=0)
+    done, steps, info = False, 0, {}
+    while not done:  # all widest: far over a 0.3 x int8 budget, so it must be fitted
+        obs, reward, done, truncated, info = env.step(np.array([1.0], dtype=np.float32))
+        assert env.observation_space.contains(obs)
+        steps += 1
+    assert steps == env.steps_per_episode
+    assert info["fitted"] is True
+    policy = Policy.from_dict(info["policy"])
+    assert ctx.policy_costs(policy).objective <= ctx.budget * (1 + 1e-9)
+    assert info["latency_ms"] == pytest.approx(ctx.policy_costs(policy).latency_ms)
+    assert 0.0 <= info["accuracy"] <= 1.0
+    assert reward == pytest.approx(0.1 * 100 * (info["accuracy"] - ctx.float_accuracy))
+
+
+def test_fit_always_meets_the_budget_and_only_lowers(ctx):
+    rng = np.random.default_rng(1)
+    nb = len(ctx.bits)
+    for _ in range(200):
+        w, a = rng.integers(0, nb, ctx.n_layers), rng.integers(0, nb, ctx.n_layers)
+        fw, fa = ctx.fit(w, a)
+        assert ctx.fits(fw, fa)
+        assert (fw <= w).all() and (fa <= a).all()
+        if ctx.fits(w, a):
+            assert (fw == w).all() and (fa == a).all()
+
+
+def test_accuracy_is_cached(ctx):
+    policy = Policy.uniform(ctx.names, 5, 6)
+    before = ctx.stats.evaluations
+    first = ctx.accuracy(policy)
+    second = ctx.accuracy(Policy.uniform(ctx.names, 5, 6))
+    assert first == second
+    assert ctx.stats.evaluations == before + 1
+
+
+# ---- spec validation --------------------------------------------------------------
+def test_impossible_budget_is_refused_with_a_clear_message():
+    with pytest.raises(SpecError) as info:
+        validate_spec(spec(budget={"relative": 0.05}))
+    assert info.value.field == "budget"
+    assert "no policy can meet" in str(info.value) and "cheapest" in str(info.value)
+    with pytest.raises(SpecError):
+        run_search(spec(budget={"relative": 0.05}))
+    costing = build_costing(spec())
+    lowest = costing.min_objective
+    validate_spec(spec(budget={"absolute": lowest * 1.001}))  # just reachable
+    with pytest.raises(SpecError, match="budget"):
+        validate_spec(spec(budget={"absolute": lowest * 0.99}))
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"model": "no-such-model"}, "model"),
+        ({"target": "no-such-target"}, "target"),
+        ({"agent": "no-such-agent"}, "agent"),
+        ({"min_bits": 1}, "min_bits"),
+        ({"min_bits": 6, "max_bits": 4}, "min_bits"),
+        ({"objective": "speed"}, "objective"),
+        ({"budget": {"relative": 0.4, "absolute": 1.0}}, "budget"),
+        ({"budget": {"relative": -1}}, "budget.relative"),
+        ({"objective": "latency:0.5,energy:0.5", "budget": {"absolute": 1.0}}, "budget"),
+        ({"model": "mobilenet-v2"}, "data"),
+    ],
+)
+def test_spec_errors_name_the_field(overrides, field):
+    with pytest.raises(SpecError) as info:
+        validate_spec({**BASE, **overrides})
+    assert info.value.field == field, str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_energy_objective_refused_without_energy_tables():
+    with pytest.raises(SpecError) as info:
+        validate_spec({**BASE, "model": "mobilenet-v2", "data": "digits", "target": "haq-mobilenetv2", "objective": "energy"})
+    assert info.value.field == "objective" and "energy" in str(info.value)
+
+
+def test_mixed_objective_is_unitless():
+    costing = build_costing(spec(objective="latency:0.7,energy:0.3", budget={"relative": 0.5}))
+    assert costing.int8_objective == pytest.approx(1.0)
+    assert costing.budget == pytest.approx(0.5)
+    assert SearchSpec.model_validate_json(spec().model_dump_json()) == spec()
+
+
+# ---- agents -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["uniform", "random", "greedy", "ilp", "evolution"])
+def test_each_baseline_returns_a_feasible_policy(ctx, name):
+    result = run_search(spec(agent=name, episodes=6, seed=1))
+    assert result.history, name
+    assert len(result.history) <= 6
+    ctx_budget = build_costing(result.spec).budget
+    for record in result.history:
+        assert _objective(ctx, record) <= ctx_budget * (1 + 1e-9)
+    assert _objective(ctx, result.history[result.best.episode - 1]) <= ctx_budget * (1 + 1e-9)
+    assert result.best.accuracy == max(r.accuracy for r in result.history)
+    assert result.evaluations >= len({json.dumps(r.policy) for r in result.history})
+
+
+@pytest.mark.parametrize("name", ["ddpg", "td3", "sac", "ppo"])
+def test_rl_agents_run_feasible_episodes(ctx, name):
+    seen = []
+    result = run_search(spec(agent=name, episodes=5), progress=seen.append, agent_options={"net_arch": [32, 32]})
+    assert [p.episode for p in seen] == [1, 2, 3, 4, 5]
+    assert all(b.best_accuracy >= a.best_accuracy for a, b in zip(seen, seen[1:]))
+    assert len(result.history) == 5
+    for record in result.history:
+        assert _objective(ctx, record) <= result.budget * (1 + 1e-9)
+
+
+def test_registry_lists_every_agent():
+    for name in AGENT_NAMES:
+        assert get_agent(name).name == name
+    with pytest.raises(ValueError, match="unknown agent"):
+        get_agent("nope")
+
+
+def test_ilp_is_exact_for_the_additive_model():
+    rng = np.random.default_rng(0)
+    predicted = rng.random((5, 4))
+    cost = rng.random((5, 4))
+    budget = float(np.sort(cost, axis=1)[:, :2].mean(axis=1).sum())
+    best = min(
+        (sum(predicted[i, c] for i, c in enumerate(combo)), combo)
+        for combo in itertools.product(range(4), repeat=5)
+        if sum(cost[i, c] for i, c in enumerate(combo)) <= budget
+    )
+    chosen = solve_additive(predicted, cost, budget)
+    assert predicted[np.arange(5), chosen].sum() == pytest.approx(best[0])
+    second = solve_additive(predicted, cost, budget, exclude=[chosen])
+    assert not (second == chosen).all()
+    assert predicted[np.arange(5), second].sum() >= best[0] - 1e-12
+
+
+# ---- determinism, cancel, resume ---------------------------------------------------
+def _comparable(result) -> dict:
+    d = result.to_dict()
+    d.pop("wall_time_s")
+    d.pop("eval_seconds")
+    return d
+
+
+@pytest.mark.parametrize("agent", ["ddpg", "evolution"])
+def test_resumed_search_equals_uninterrupted(tmp_path, agent):
+    s = spec(agent=agent, episodes=10, seed=3)
+    options = {"net_arch": [32, 32], "warmup_episodes": 2} if agent == "ddpg" else {}
+    full = run_search(s, agent_options=options)
+    stops = iter(range(100))
+    cancelled = run_search(s, should_stop=lambda: next(stops) >= 3, checkpoint_dir=tmp_path, agent_options=options)
+    assert cancelled.cancelled and len(cancelled.history) == 4
+    checkpoint = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert len(checkpoint["history"]) == 4
+    resumed = run_search(s, checkpoint_dir=tmp_path, agent_options=options)
+    assert not resumed.cancelled
+    assert _comparable(resumed) == _comparable(full)
+    again = run_search(s, agent_options=options)
+    assert _comparable(again) == _comparable(full)
+
+
+def test_checkpoint_of_another_spec_is_refused(tmp_path):
+    from hwsearch.search import CheckpointError
+
+    run_search(spec(agent="random", episodes=2), checkpoint_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="another spec"):
+        run_search(spec(agent="random", episodes=3), checkpoint_dir=tmp_path)
+
+
+def test_cancel_before_the_first_episode_ends_cleanly():
+    result = run_search(spec(agent="random", episodes=5), should_stop=lambda: True)
+    assert result.cancelled and len(result.history) == 1
+
+
+# ---- policy file and CLI -----------------------------------------------------------
+def test_policy_file_round_trips(tmp_path):
+    from latency_tables import get_target
+
+    s = spec(agent="greedy", episodes=2, finetune_steps=5)
+    result = run_search(s)
+    assert result.finetune is not None and result.finetune.steps == 5
+    costing = build_costing(s)
+    doc = policy_document(result, costing.specs, get_target(s.target))
+    path = write_policy_file(tmp_path / "policy.json", doc)
+    loaded, policy = read_policy_file(path)
+    assert loaded == json.loads(json.dumps(doc))
+    assert policy == result.best.policy
+    assert [layer["name"] for layer in loaded["layers"]] == costing.names
+    assert loaded["totals"]["latency_ms"] == pytest.approx(sum(layer["latency_ms"] for layer in loaded["layers"]))
+    assert loaded["totals"]["latency_ms"] == pytest.approx(result.best.latency_ms)
+    assert SearchSpec.model_validate(loaded["spec"]) == s
+    broken = json.loads(path.read_text())
+    broken["layers"][1]["weight_bits"] = 11
+    (tmp_path / "bad.json").write_text(json.dumps(broken))
+    with pytest.raises(PolicyFileError, match="weight_bits"):
+        read_policy_file(tmp_path / "bad.json")
+    del broken["totals"]["size_mb"]
+    with pytest.raises(PolicyFileError, match="totals.size_mb"):
+        write_policy_file(tmp_path / "bad2.json", broken)
+
+
+def test_cli_search_writes_policy_and_refuses_cleanly(tmp_path):
+    from typer.testing import CliRunner
+
+    from hwsearch.cli import app
+
+    out = tmp_path / "p.json"
+    args = ["search", "--model", "digits-cnn", "--target", "bismo-edge", "--budget", "0.3", "--agent", "uniform",
+            "--episodes", "3", "--eval-samples", "200", "--out", str(out)]
+    ok = CliRunner().invoke(app, args)
+    assert ok.exit_code == 0, ok.output
+    doc, policy = read_policy_file(out)
+    assert doc["schema"] == "hwsearch.policy/v1" and len(policy) == 6
+    bad = CliRunner().invoke(app, [*args[:5], "--budget", "0.01", *args[7:]])
+    assert bad.exit_code == 2
+    assert "no policy can meet" in bad.output and "Traceback" not in bad.output
