@@ -1,0 +1,76 @@
+"""Deployable exports of a policy: ``policy`` JSON, ``onnx`` (QDQ), ``encodings`` (AIMET
+0.6.1 layout), ``weights`` (safetensors) and ``csv``. See docs/exports.md.
+
+``export_policy(doc, fmt)`` is what the service (``GET /policies/{id}/export``) and the
+CLI (``hwsearch export``) call; ``doc`` is a policy document (``hwsearch.policy/v1``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hwsearch.export.base import FORMATS, Export, ExportError, artifact_name, check_format
+from hwsearch.export.schema import policy_schema, validate_policy_document
+from hwsearch.export.weights import RebuiltQuantizedModel, rebuild_quantized_model
+
+MODEL_FORMATS = ("onnx", "encodings", "weights")  # need the model and calibration data
+
+__all__ = [
+    "FORMATS",
+    "Export",
+    "ExportError",
+    "RebuiltQuantizedModel",
+    "export_policy",
+    "policy_schema",
+    "rebuild_quantized_model",
+    "validate_policy_document",
+]
+
+
+def export_policy(
+    doc: dict, fmt: str, model: nn.Module | None = None, calib_x: torch.Tensor | None = None
+) -> Export:
+    """Export policy document ``doc`` in format ``fmt`` (one of ``FORMATS``).
+
+    The document is validated against the policy schema first. ``onnx``, ``encodings`` and
+    ``weights`` need the float model and calibration inputs: by default the document's
+    model (zoo name, or ``module:factory`` with ``spec.weights``) and the calibration split
+    of its data set, quantized with ``spec.seed`` exactly as the search simulated it.
+    Raises ``ExportError`` (a ValueError) with a message for the user.
+    """
+    media_type, _ = check_format(fmt)
+    try:
+        validate_policy_document(doc)
+    except ValueError as exc:
+        raise ExportError(f"invalid policy document: {exc}") from None
+    filename = artifact_name(doc, fmt)
+    if fmt == "policy":
+        from hwsearch.export.policy_json import export_policy_json
+
+        return Export(export_policy_json(doc), media_type, filename)
+    if fmt == "csv":
+        from hwsearch.export.csv_table import export_csv
+
+        return Export(export_csv(doc), media_type, filename)
+
+    from hwsearch.export.calibrated import calibrate, calibration_inputs
+
+    if calib_x is None:
+        calib_x = calibration_inputs(doc)
+    cal = calibrate(doc, model, calib_x)
+    example = calib_x[:1]
+    if fmt == "onnx":
+        from hwsearch.export.onnx_qdq import export_onnx
+
+        content = export_onnx(cal, example)
+    elif fmt == "encodings":
+        from hwsearch.export.encodings import export_encodings
+
+        content = export_encodings(cal, example)
+    else:
+        from hwsearch.export.weights import export_weights
+
+        content = export_weights(cal, doc)
+    return Export(content, media_type, filename)
+
