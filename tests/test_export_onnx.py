@@ -1,0 +1,85 @@
+"""format=onnx: QDQ model that onnxruntime (CPU) runs at the simulation's accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, numpy_helper
+
+from hwsearch.evaluate import accuracy
+from hwsearch.export import export_policy
+from hwsearch.export.onnx_qdq import run_onnx
+from hwsearch.policy import FLOAT_BITS
+from hwsearch.quant import QuantizedModel
+from hwsearch.zoo import build_model, example_input, model_dataset
+from tests.export_fixtures import make_document, mixed_policy
+
+
+def _setup(name: str, float_layer: bool = False):
+    model, data = build_model(name), model_dataset(name)
+    qmodel = QuantizedModel(model, data.calib.x, seed=0)
+    policy = mixed_policy(qmodel.layer_names)
+    if float_layer:
+        policy = policy.replace(qmodel.layer_names[1], weight_bits=FLOAT_BITS, activation_bits=FLOAT_BITS)
+    doc = make_document(name, model, example_input(name), policy)
+    return model, data, qmodel.set_policy(policy).eval(), policy, doc
+
+
+@pytest.mark.parametrize("name", ["digits-cnn", "digits-mobilenet"])
+def test_onnxruntime_accuracy_matches_simulation(name):
+    model, data, qmodel, policy, doc = _setup(name)
+    assert {b.weight_bits for b in policy.values()} >= {2, 3, 4, 8}
+    artifact = export_policy(doc, "onnx")  # builds model and calibration from the document
+    assert artifact.filename == f"{name}-bitfusion.onnx"
+    simulated = accuracy(qmodel, data.val)
+    logits = run_onnx(artifact.content, data.val.x)
+    ort_accuracy = float((torch.from_numpy(logits).argmax(1) == data.val.y).float().mean())
+    assert abs(ort_accuracy - simulated) <= 0.005, (ort_accuracy, simulated)
+    # Not just the same accuracy: the same predictions, nearly everywhere.
+    with torch.inference_mode():
+        reference = qmodel(data.val.x).numpy()
+    assert (reference.argmax(1) == logits.argmax(1)).mean() >= 0.99
+
+
+def test_graph_has_qdq_with_the_policy_types_and_scales():
+    model, data, qmodel, policy, doc = _setup("digits-mobilenet", float_layer=True)
+    proto = onnx.load_from_string(export_policy(doc, "onnx", model=model, calib_x=data.calib.x).content)
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version == 21
+    inits = {i.name: i for i in proto.graph.initializer}
+    nodes = list(proto.graph.node)
+    for name, bits in policy.items():
+        if bits.weight_bits == FLOAT_BITS:
+            assert f"{name}.weight" in inits and f"{name}.weight_quantized" not in inits
+            assert not any(n.name.startswith(f"{name}.input") for n in nodes)
+            continue
+        q = inits[f"{name}.weight_quantized"]
+        assert q.data_type == (TensorProto.INT4 if bits.weight_bits <= 4 else TensorProto.INT8)
+        values = numpy_helper.to_array(q).astype(np.int64)
+        qmax = 2 ** (bits.weight_bits - 1) - 1
+        assert values.min() >= -qmax and values.max() <= qmax
+        wq, fake = qmodel.weight_quant(name, bits.weight_bits)
+        np.testing.assert_array_equal(numpy_helper.to_array(inits[f"{name}.weight_scale"]), wq.scale.numpy())
+        shape = (-1,) + (1,) * (values.ndim - 1)
+        np.testing.assert_array_equal(values.astype(np.float32) * wq.scale.numpy().reshape(shape), fake.numpy())
+        aq = qmodel.activation_quant(name, bits.activation_bits)
+        assert float(numpy_helper.to_array(inits[f"{name}.input_scale"])) == pytest.approx(aq.scale, rel=1e-7)
+        zero = inits[f"{name}.input_zero_point"]
+        assert zero.data_type == (TensorProto.INT8 if aq.signed else TensorProto.UINT8)
+        clipped = any(n.name == f"{name}.input_Clip" for n in nodes)
+        assert clipped == (bits.activation_bits < 8)
+    ops = [n.op_type for n in nodes]
+    quantized = [n for n, b in policy.items() if b.weight_bits != FLOAT_BITS]
+    assert ops.count("QuantizeLinear") == len(quantized)
+    assert ops.count("DequantizeLinear") == 2 * len(quantized)
+
+
+def test_float_layers_stay_float_and_still_match():
+    model, data, qmodel, policy, doc = _setup("digits-cnn", float_layer=True)
+    content = export_policy(doc, "onnx", model=model, calib_x=data.calib.x).content
+    x = data.val.x[:64]
+    with torch.inference_mode():
+        reference = qmodel(x).numpy()
+    assert (run_onnx(content, x).argmax(1) == reference.argmax(1)).mean() >= 0.98
