@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hwsearch.cli import hardware, models, search
+from hwsearch.cli import export, hardware, models, search
 
 app = typer.Typer(
     help="Hardware-aware mixed-precision quantization search.",
@@ -13,5 +13,6 @@ app = typer.Typer(
 )
 app.command("bench-models")(models.bench_models_command)
 app.command("models")(models.list_models)
+app.command("export")(export.export_command)
 app.command("search")(search.search_command)
 app.add_typer(hardware.app, name="hardware")

@@ -67,20 +67,27 @@ def float_onnx(model: nn.Module, example: torch.Tensor) -> onnx.ModelProto:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            copy.deepcopy(model).eval(),
-            (example[:1],),
-            buf,
-            dynamo=False,
-            opset_version=TORCH_EXPORT_OPSET,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            do_constant_folding=False,
-            training=torch.onnx.TrainingMode.PRESERVE,
-        )
+        try:
+            _torch_export(model, example, buf)
+        except Exception as exc:  # torch raises many types for unexportable models
+            raise ExportError(f"onnx: torch could not export the model: {exc}") from exc
     proto = onnx.load_from_string(buf.getvalue())
     return version_converter.convert_version(proto, OPSET)
+
+
+def _torch_export(model: nn.Module, example: torch.Tensor, buf: io.BytesIO) -> None:
+    torch.onnx.export(
+        copy.deepcopy(model).eval(),
+        (example[:1],),
+        buf,
+        dynamo=False,
+        opset_version=TORCH_EXPORT_OPSET,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        do_constant_folding=False,
+        training=torch.onnx.TrainingMode.PRESERVE,
+    )
 
 
 class _Graph:

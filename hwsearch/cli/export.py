@@ -1,0 +1,50 @@
+"""``hwsearch export POLICY.json --format F --out FILE``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def export_command(
+    policy_file: Annotated[Path, typer.Argument(help="Policy file written by 'hwsearch search' (hwsearch.policy/v1).")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="policy, onnx, encodings, weights or csv (see docs/exports.md).")
+    ] = "policy",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output file (default: <model>-<target>.<ext> here).")
+    ] = None,
+) -> None:
+    """Export a policy as a config a deployment toolchain can consume."""
+    from hwsearch.data import DataError
+    from hwsearch.export import FORMATS, ExportError, export_policy
+
+    if fmt not in FORMATS:
+        _fail(f"unknown export format {fmt!r}; known formats: {', '.join(FORMATS)}")
+    try:
+        doc = json.loads(policy_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        _fail(f"cannot read {policy_file}: {exc.strerror or exc}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{policy_file} is not JSON: {exc}")
+    try:
+        artifact = export_policy(doc, fmt)
+    except (ExportError, DataError, ValueError) as exc:
+        _fail(str(exc))
+    target = out or Path(artifact.filename)
+    try:
+        target.write_bytes(artifact.content)
+    except OSError as exc:
+        _fail(f"cannot write {target}: {exc.strerror or exc}")
+    err.print(f"wrote {target} ({len(artifact.content):,} bytes, {fmt})", highlight=False, soft_wrap=True)
