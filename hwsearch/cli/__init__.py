@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hwsearch.cli import export, hardware, models, search
+from hwsearch.cli import export, hardware, models, search, service
 
 app = typer.Typer(
     help="Hardware-aware mixed-precision quantization search.",
@@ -16,3 +16,6 @@ app.command("models")(models.list_models)
 app.command("export")(export.export_command)
 app.command("search")(search.search_command)
 app.add_typer(hardware.app, name="hardware")
+app.command("serve")(service.serve_command)
+app.command("worker")(service.worker_command)
+app.add_typer(service.keys_app, name="keys")

@@ -1,0 +1,52 @@
+"""Request dependencies: the database session and the caller's API key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.auth import find_key
+from api.db import Database
+from api.models import ApiKey
+from api.settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="An API key from `hwsearch keys create`.")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    with db.session() as session:
+        yield session
+
+
+def current_key(
+    session: Annotated[Session, Depends(get_session)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiKey:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, "missing API key: send 'Authorization: Bearer KEY' (create one with `hwsearch keys create`)", headers={"WWW-Authenticate": "Bearer"})
+    key = find_key(session, credentials.credentials)
+    if key is None:
+        raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+    return key
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+KeyDep = Annotated[ApiKey, Depends(current_key)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+# Ids are 32-bit in every backend: larger numbers are a 422, not a database overflow.
+JobId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Job id.")]
+PolicyId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Policy id.")]

@@ -1,0 +1,113 @@
+"""Hardware targets: the built-in ones (visible to all) and each key's uploaded tables."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from sqlalchemy import select
+
+from api.deps import KeyDep, SessionDep, SettingsDep
+from api.errors import param_error
+from api.models import HardwareTable
+from api.schemas import HardwareOut
+
+router = APIRouter(prefix="/hardware", tags=["hardware"])
+UPLOAD_LIMIT = 5_000_000  # bytes; the route's body limit (the app's default is smaller)
+
+
+def _clean(value):
+    """JSON has no NaN: unknown figures become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _builtin(name: str) -> HardwareOut:
+    from latency_tables import get_target
+
+    target = get_target(name)
+    return HardwareOut(
+        name=name,
+        description=target.description,
+        units=dict(target.units),
+        supported_bits=target.supported_bits,
+        builtin=True,
+        info=_clean(target.info()),
+    )
+
+
+def _upload(row: HardwareTable) -> HardwareOut:
+    from latency_tables import parse_table
+
+    table = parse_table(row.content)
+    return HardwareOut(
+        name=f"upload:{row.id}",
+        description=f"uploaded table '{row.name}'",
+        units=dict(getattr(table, "units", {}) or {}),
+        supported_bits=None,
+        builtin=False,
+        info={"id": row.id, "label": row.name, "created_at": row.created_at.isoformat()},
+    )
+
+
+@router.get("", response_model=list[HardwareOut], summary="List hardware targets")
+def list_hardware(key: KeyDep, session: SessionDep) -> list[HardwareOut]:
+    from latency_tables import list_targets
+
+    rows = session.scalars(select(HardwareTable).where(HardwareTable.owner_id == key.id).order_by(HardwareTable.id)).all()
+    return [_builtin(name) for name in list_targets()] + [_upload(r) for r in rows]
+
+
+@router.get("/{name}", response_model=HardwareOut, summary="Describe one target")
+def get_hardware(name: str, key: KeyDep, session: SessionDep) -> HardwareOut:
+    from latency_tables import list_targets
+
+    if name in list_targets():
+        return _builtin(name)
+    if name.startswith("upload:") and name.removeprefix("upload:").isdigit():
+        row = session.get(HardwareTable, int(name.removeprefix("upload:")))
+        if row is not None and row.owner_id == key.id:
+            return _upload(row)
+    raise HTTPException(404, f"hardware target {name!r} not found")
+
+
+@router.post(
+    "",
+    response_model=HardwareOut,
+    status_code=201,
+    summary="Upload a measured latency/energy table",
+    max_body_size=UPLOAD_LIMIT + 64_000,  # the file plus multipart overhead
+)
+def upload_hardware(
+    key: KeyDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="The table (CSV in the format of docs/hardware.md).")],
+    name: Annotated[str, Form(min_length=1, max_length=100, description="A label for the table.")] = "measured",
+) -> HardwareOut:
+    """Validate the table (units, every bit pair, numbers) and store it; use it as ``target: upload:ID``."""
+    from latency_tables import TableError, parse_table
+
+    raw = file.file.read(settings.max_upload_bytes + 1)
+    if len(raw) > settings.max_upload_bytes:
+        raise HTTPException(413, f"file: larger than {settings.max_upload_bytes} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise param_error(("body", "file"), "not UTF-8 text") from None
+    if "\n" not in text.strip():
+        raise param_error(("body", "file"), "a table needs header lines and rows")
+    try:
+        parse_table(text + "\n")
+    except TableError as exc:
+        raise param_error(("body", "file"), str(exc)) from None
+    row = HardwareTable(owner_id=key.id, name=name, content=text)
+    session.add(row)
+    session.commit()
+    return _upload(row)

@@ -1,0 +1,151 @@
+"""Jobs: submit, list, get, cancel, and progress as server-sent events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlalchemy import func, select
+
+from api.errors import body_error
+from api.deps import JobId, DatabaseDep, KeyDep, SessionDep, SettingsDep
+from api.jobs import resolve_target
+from api.models import Job, StoredPolicy
+from api.queue import TERMINAL
+from api.schemas import JobDetail, JobOut, JobState, Page
+from hwsearch.search import SearchSpec, SpecError, validate_spec
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+EXAMPLE = {"model": "digits-cnn", "target": "bitfusion", "objective": "latency", "budget": {"relative": 0.4}, "agent": "ddpg", "episodes": 50, "seed": 0}
+
+
+def job_out(session, job: Job, detail: bool = False) -> JobOut | JobDetail:
+    best = session.scalar(select(StoredPolicy.id).where(StoredPolicy.job_id == job.id, StoredPolicy.kind == "best"))
+    data = {c: getattr(job, c) for c in ("id", "state", "spec", "progress", "error", "cancel_requested", "attempts", "created_at", "started_at", "finished_at")}
+    if detail:
+        return JobDetail(**data, best_policy_id=best, history=job.history, summary=job.summary)
+    return JobOut(**data, best_policy_id=best)
+
+
+def get_owned_job(session, key, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.owner_id != key.id:
+        raise HTTPException(404, f"job {job_id} not found")
+    return job
+
+
+def check_service_limits(data: dict, settings) -> None:
+    """Over HTTP a spec may only name built-in models and targets or the caller's uploads.
+
+    Server paths and importable factories would let a caller read files or run code on
+    the server, so ``weights``, ``data``, ``module:factory`` and table paths are CLI-only.
+    """
+    from latency_tables import list_targets
+
+    from hwsearch.zoo import MODELS
+
+    if data["model"] not in MODELS:
+        raise body_error("model", f"unknown model {data['model']!r}; built-in models: {', '.join(MODELS)}")
+    if data["target"] not in list_targets() and not data["target"].startswith("upload:"):
+        raise body_error("target", f"unknown target {data['target']!r}; use GET /api/v1/hardware for the names, or upload a table")
+    for field in ("weights", "data"):
+        if data.get(field):
+            raise body_error(field, "server paths are not accepted over the API; use the CLI for your own files")
+
+
+@router.post("", status_code=201, response_model=JobOut, summary="Submit a search job")
+def submit_job(
+    spec: Annotated[SearchSpec, Body(examples=[EXAMPLE])],
+    key: KeyDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> JobOut:
+    """Validate the spec (names, bits, budget feasibility) and queue it.
+
+    Nothing is stored when validation fails: the 422's message names the field.
+    """
+    if spec.episodes > settings.max_episodes:
+        raise body_error("episodes", f"at most {settings.max_episodes} episodes per job, got {spec.episodes}")
+    data = spec.model_dump(mode="json")
+    check_service_limits(data, settings)
+    if data["target"].startswith("upload:") and resolve_target(db, settings, data, key.id) == data:
+        raise body_error("target", f"uploaded table {data['target']!r} not found")
+    try:
+        validate_spec(resolve_target(db, settings, data, key.id))
+    except SpecError as exc:
+        raise body_error(exc.field, exc.message) from None
+    job = Job(owner_id=key.id, spec=data, state="queued", cancel_requested=False, attempts=0)
+    session.add(job)
+    session.commit()
+    if settings.broker_url:
+        from api.celery_app import dispatch
+
+        try:
+            dispatch(settings, job.id)
+        except Exception:  # broker down: the job stays queued and the re-dispatcher sends it later
+            pass
+    return job_out(session, job)
+
+
+@router.get("", response_model=Page[JobOut], summary="List your jobs")
+def list_jobs(
+    key: KeyDep,
+    session: SessionDep,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")] = 0,
+) -> Page[JobOut]:
+    query = select(Job).where(Job.owner_id == key.id)
+    if state:
+        query = query.where(Job.state == state)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    jobs = session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).all()
+    return Page[JobOut](items=[job_out(session, j) for j in jobs], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobDetail, summary="Get a job with its history")
+def get_job(job_id: JobId, key: KeyDep, session: SessionDep) -> JobDetail:
+    return job_out(session, get_owned_job(session, key, job_id), detail=True)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
+def cancel_job(job_id: JobId, key: KeyDep, session: SessionDep) -> JobOut:
+    """A queued job is cancelled at once; a running one stops within one episode and keeps its best policy."""
+    job = get_owned_job(session, key, job_id)
+    if job.state in TERMINAL:
+        raise HTTPException(409, f"job {job_id} already {job.state}")
+    if job.state == "queued" and job.attempts == 0:
+        job.state = "cancelled"
+    job.cancel_requested = True
+    session.commit()
+    return job_out(session, job)
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse, summary="Stream a job's progress (SSE)")
+def job_events(
+    job_id: JobId,
+    key: KeyDep,
+    db: DatabaseDep,
+    session: SessionDep,
+    interval: Annotated[float, Query(ge=0.1, le=10, description="Seconds between checks.")] = 0.5,
+) -> Iterator[ServerSentEvent]:
+    """Events: ``progress`` whenever the job's state or progress changes, then one ``done``."""
+    get_owned_job(session, key, job_id)
+    session.close()
+    last = None
+    while True:
+        with db.sessions() as s:
+            job = s.get(Job, job_id)
+            payload = {"id": job.id, "state": job.state, "progress": job.progress}
+        if payload != last:
+            yield ServerSentEvent(data=payload, event="progress")
+            last = payload
+        if payload["state"] in TERMINAL:
+            yield ServerSentEvent(data=payload, event="done")
+            return
+        time.sleep(interval)

@@ -1,0 +1,111 @@
+"""Stored policies: browse with filters, get one layer by layer, download configs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+from api.deps import PolicyId, KeyDep, SessionDep
+from api.errors import param_error
+from api.models import StoredPolicy
+from api.schemas import LayerOut, Page, PolicyDetail, PolicySummary
+
+router = APIRouter(prefix="/policies", tags=["policies"])
+
+SORTABLE = ("created_at", "accuracy", "latency_ms", "energy_mj", "size_mb", "id")
+SortKey = Literal[tuple(SORTABLE) + tuple(f"-{s}" for s in SORTABLE)]  # type: ignore[valid-type]
+
+
+def get_owned_policy(session, key, policy_id: int) -> StoredPolicy:
+    row = session.get(StoredPolicy, policy_id)
+    if row is None or row.owner_id != key.id:
+        raise HTTPException(404, f"policy {policy_id} not found")
+    return row
+
+
+@router.get("", response_model=Page[PolicySummary], summary="List your policies")
+def list_policies(
+    key: KeyDep,
+    session: SessionDep,
+    model: Annotated[str | None, Query(max_length=200, description="Only this model.")] = None,
+    target: Annotated[str | None, Query(max_length=200, description="Only this hardware target.")] = None,
+    job: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="Only policies of this job.")] = None,
+    objective: Annotated[str | None, Query(max_length=100, description="Only this objective.")] = None,
+    kind: Annotated[Literal["best", "pareto"] | None, Query(description="'best' (one per job) or 'pareto'.")] = None,
+    min_accuracy: Annotated[float | None, Query(ge=0, le=1, description="Accuracy at least (0..1).")] = None,
+    max_accuracy: Annotated[float | None, Query(ge=0, le=1, description="Accuracy at most (0..1).")] = None,
+    min_latency_ms: Annotated[float | None, Query(ge=0, description="Latency at least (ms).")] = None,
+    max_latency_ms: Annotated[float | None, Query(ge=0, description="Latency at most (ms).")] = None,
+    sort: Annotated[SortKey, Query(description="Sort key; prefix '-' for descending.")] = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")] = 0,
+) -> Page[PolicySummary]:
+    query = select(StoredPolicy).where(StoredPolicy.owner_id == key.id)
+    filters = {
+        StoredPolicy.model: model,
+        StoredPolicy.target: target,
+        StoredPolicy.job_id: job,
+        StoredPolicy.objective: objective,
+        StoredPolicy.kind: kind,
+    }
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(column == value)
+    if min_accuracy is not None:
+        query = query.where(StoredPolicy.accuracy >= min_accuracy)
+    if max_accuracy is not None:
+        query = query.where(StoredPolicy.accuracy <= max_accuracy)
+    if min_latency_ms is not None:
+        query = query.where(StoredPolicy.latency_ms >= min_latency_ms)
+    if max_latency_ms is not None:
+        query = query.where(StoredPolicy.latency_ms <= max_latency_ms)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    column = getattr(StoredPolicy, sort.lstrip("-"))
+    order = column.desc() if sort.startswith("-") else column.asc()
+    rows = session.scalars(query.order_by(order, StoredPolicy.id.desc()).limit(limit).offset(offset)).all()
+    return Page[PolicySummary](items=[PolicySummary.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{policy_id}", response_model=PolicyDetail, summary="Get a policy layer by layer")
+def get_policy(policy_id: PolicyId, key: KeyDep, session: SessionDep) -> PolicyDetail:
+    row = get_owned_policy(session, key, policy_id)
+    doc = row.document
+    return PolicyDetail(
+        **PolicySummary.model_validate(row).model_dump(),
+        layers=[LayerOut(**{k: layer.get(k) for k in LayerOut.model_fields}) for layer in doc.get("layers", [])],
+        totals=doc.get("totals", {}),
+        baseline_int8=doc.get("baseline_int8"),
+        document=doc,
+    )
+
+
+@router.get(
+    "/{policy_id}/export",
+    summary="Download a quantization config",
+    response_class=Response,
+    responses={200: {"description": "The config file (JSON, ONNX, safetensors or CSV)."}},
+)
+def export_policy(
+    policy_id: PolicyId,
+    key: KeyDep,
+    session: SessionDep,
+    format: Annotated[str, Query(max_length=32, description="policy, onnx, encodings, weights or csv.")] = "policy",
+) -> Response:
+    from hwsearch.export import FORMATS, ExportError
+    from hwsearch.export import export_policy as build_export
+
+    row = get_owned_policy(session, key, policy_id)
+    if format not in FORMATS:
+        raise param_error(("query", "format"), f"unknown format {format!r}; known formats: {', '.join(FORMATS)}")
+    try:
+        artifact = build_export(row.document, format)
+    except ExportError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return Response(
+        artifact.content,
+        media_type=artifact.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{artifact.filename}"'},
+    )

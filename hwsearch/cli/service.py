@@ -1,0 +1,78 @@
+"""``hwsearch serve``, ``hwsearch worker`` and ``hwsearch keys create``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite file in the data dir).")]
+DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="Where the SQLite file and checkpoints live.")]
+
+
+def _settings(db: str | None, data_dir: str | None, **extra):
+    from api.settings import Settings
+
+    values = {k: v for k, v in {"database_url": db, "data_dir": data_dir, **extra}.items() if v is not None}
+    return Settings(**values)
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default 1; 0 with a broker).")] = None,
+) -> None:
+    """Run the API, the web page and local workers (SQLite by default: nothing else to start)."""
+    from api.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(_settings(db, data_dir, workers=workers), host, port)
+
+
+def worker_command(
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    broker: Annotated[str | None, typer.Option(help="Celery broker URL (e.g. redis://127.0.0.1:6379/0).")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Poll the database instead of a broker.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Celery worker processes.")] = 1,
+) -> None:
+    """Run a worker: Celery (with --broker or HWSEARCH_BROKER_URL) or a local database-polling one."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _settings(db, data_dir, broker_url=broker)
+    os.environ["HWSEARCH_DATABASE_URL"] = settings.db_url  # Celery's pool processes read it
+    os.environ["HWSEARCH_DATA_DIR"] = str(settings.data_dir)
+    if settings.broker_url and not local:
+        from api.celery_app import run_celery_worker
+
+        run_celery_worker(settings, concurrency)
+    else:
+        from api.worker import run_local_worker
+
+        try:
+            run_local_worker(settings)
+        except (KeyboardInterrupt, SystemExit):
+            pass
+
+
+@keys_app.command("create")
+def create_key_command(
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "default",
+) -> None:
+    """Create an API key and print it (the last word of the output)."""
+    from api.auth import create_key
+    from api.db import Database, migrate
+
+    settings = _settings(db, data_dir)
+    database = Database(settings.db_url)
+    migrate(database.engine)
+    with database.session() as session:
+        _, plain = create_key(session, name)
+    typer.echo(f"created API key '{name}': {plain}")

@@ -1,0 +1,120 @@
+"""Helpers that run the real service for tests: server and worker processes, HTTP client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+FAST_LEASE = "3"  # seconds: a killed worker's job is re-claimable quickly in tests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_env(data_dir: Path, db_url: str, broker: str | None = None) -> dict[str, str]:
+    env = {**os.environ, "HWSEARCH_DATA_DIR": str(data_dir), "HWSEARCH_DATABASE_URL": db_url, "HWSEARCH_LEASE_SECONDS": FAST_LEASE}
+    env.pop("HWSEARCH_BROKER_URL", None)
+    if broker:
+        env["HWSEARCH_BROKER_URL"] = broker
+    return env
+
+
+def create_key(env: dict[str, str], name: str = "test") -> str:
+    out = subprocess.run([sys.executable, "-m", "hwsearch", "keys", "create", "--name", name], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.split()[-1]
+
+
+class Server:
+    """``hwsearch serve`` in a subprocess (with its local workers unless ``workers=0``)."""
+
+    def __init__(self, data_dir: Path, db_url: str, workers: int = 1, broker: str | None = None) -> None:
+        self.env = service_env(data_dir, db_url, broker)
+        self.port = free_port()
+        self.workers = workers
+        self.log = data_dir / f"server-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    def start(self) -> Server:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hwsearch", "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        raise RuntimeError("server did not start in 60 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def client(self, key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def start_worker(env: dict[str, str], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hwsearch", "worker", *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_for(client: httpx.Client, job_id: int, states: tuple[str, ...], timeout: float = 180, min_episode: int = 0) -> dict:
+    """Poll a job until it is in one of ``states`` (and past ``min_episode``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        episode = (job.get("progress") or {}).get("episode", 0)
+        if job["state"] in states and episode >= min_episode:
+            return job
+        if job["state"] in ("failed",) and "failed" not in states:
+            raise AssertionError(f"job {job_id} failed: {job['error']}")
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {job}")
+
+
+def fresh_postgres_db(base_url: str) -> tuple[str, callable]:
+    """Create an empty database on the test server; returns its URL and a drop function."""
+    from sqlalchemy import create_engine, text
+
+    name = f"hwsearch_test_{uuid.uuid4().hex[:10]}"
+    admin_url = base_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
