@@ -164,6 +164,10 @@ class SB3Agent(Agent):
         env.reset(seed=seed)
         env.action_space.seed(seed)
         threads = torch.get_num_threads()
+        # the agent's networks are tiny: extra threads only add overhead (and, on a busy
+        # machine, OpenMP oversubscription stalls); accuracy evaluation keeps ``threads``
+        ctx.eval_threads = threads
+        torch.set_num_threads(1)
         self.model = self.make(env, episodes, seed)
         try:
             # a generous step limit: the callback stops at the episode budget (PPO collects

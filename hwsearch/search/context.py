@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import torch
+
 from hwsearch.graph import LayerSpec, layer_names
 from hwsearch.policy import Policy
 from hwsearch.search.spec import UNITS, SearchSpec, SpecError
@@ -245,12 +247,13 @@ class SearchContext(Costing):
         self.dataset = dataset
         self.eval_split = dataset.val.head(spec.eval_samples) if spec.eval_samples else dataset.val
         torch.manual_seed(spec.seed)
-        self.qmodel = QuantizedModel(self.model, dataset.calib.x, seed=spec.seed)
+        self.qmodel = QuantizedModel(self.model, dataset.calib.x)  # fixed calibration: a policy scores the same for every seed
         self.qmodel.precompute(sorted(set(self.bits) | {8}))
         self._accuracy = accuracy
         self.float_accuracy = accuracy(self.model, self.eval_split)
         self.cache: dict[Policy, float] = {}
         self.stats = EvalStats()
+        self.eval_threads = torch.get_num_threads()  # threads for accuracy evaluation
         self.order: list[Policy] = []  # evaluation order (for the Pareto front and checkpoints)
         self.stopped = False  # set by the runner: agents stop proposing when true
         self.on_episode: Callable[[EpisodeOutcome], None] | None = None
@@ -285,8 +288,15 @@ class SearchContext(Costing):
             self.stats.cache_hits += 1
             return hit
         start = time.perf_counter()
-        self.qmodel.set_policy(policy)
-        value = self._accuracy(self.qmodel, self.eval_split)
+        threads = torch.get_num_threads()
+        if threads != self.eval_threads:
+            torch.set_num_threads(self.eval_threads)
+        try:
+            self.qmodel.set_policy(policy)
+            value = self._accuracy(self.qmodel, self.eval_split)
+        finally:
+            if threads != self.eval_threads:
+                torch.set_num_threads(threads)
         self.stats.eval_seconds += time.perf_counter() - start
         self.stats.evaluations += 1
         self.cache[policy] = value

@@ -267,7 +267,7 @@ def _finetune(ctx: SearchContext, best: EvaluatedPolicy, spec: SearchSpec) -> Fi
     from hwsearch.evaluate import accuracy, finetune
     from hwsearch.quant import QuantizedModel
 
-    qmodel = QuantizedModel(ctx.model, ctx.dataset.calib.x, seed=spec.seed)
+    qmodel = QuantizedModel(ctx.model, ctx.dataset.calib.x)
     qmodel.set_policy(best.policy)
     finetune(qmodel, ctx.dataset.train, steps=spec.finetune_steps, seed=spec.seed)
     after = accuracy(qmodel, ctx.eval_split)

@@ -1,0 +1,161 @@
+"""Search quality: every agent and baseline on the built-in Fashion-MNIST models.
+
+For each model x target x budget (fraction of uniform 8-bit latency) x agent x seed, run
+one search and keep its result (JSON, one file per run, so an interrupted benchmark
+resumes by skipping finished runs). Then write a table (accuracy mean and spread over
+seeds, latency, energy, evaluations, wall time) and a Pareto plot.
+
+Full grid (the issue's): ``python benchmarks/search_quality.py``. Smaller, e.g.
+``--models fashion-cnn --targets bismo-edge --seeds 0 --episodes 100``. Budgets a target
+cannot meet are reported as refused (with the lowest reachable fraction), not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents import AGENT_NAMES  # noqa: E402
+from hwsearch.search import SpecError, run_search, spec_from_dict, validate_spec  # noqa: E402
+from hwsearch.search.context import build_costing  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "search_quality"
+
+
+def run_grid(args) -> list[dict]:
+    rows = []
+    for model in args.models:
+        for target in args.targets:
+            for budget in args.budgets:
+                for agent in args.agents:
+                    for seed in args.seeds:
+                        body = {
+                            "model": model, "target": target, "objective": "latency", "budget": {"relative": budget},
+                            "agent": agent, "episodes": args.episodes, "seed": seed, "eval_samples": args.eval_samples,
+                        }
+                        key = f"{model}__{target}__{budget}__{agent}__{seed}__{args.episodes}__{args.eval_samples}"
+                        path = args.out / "runs" / f"{key}.json"
+                        row = {"model": model, "target": target, "budget": budget, "agent": agent, "seed": seed}
+                        try:
+                            validate_spec(spec_from_dict(body))
+                        except SpecError as exc:
+                            lowest = build_costing(spec_from_dict({**body, "budget": {"relative": 1.0}}))
+                            row["refused"] = f"{exc.message.split(':')[0]} (lowest reachable {lowest.min_objective / lowest.int8_objective:.2f} x int8)"
+                            rows.append(row)
+                            continue
+                        if path.exists():
+                            data = json.loads(path.read_text())
+                        else:
+                            start = time.perf_counter()
+                            result = run_search(body)
+                            data = result.to_dict()
+                            data["bench_wall_s"] = time.perf_counter() - start
+                            path.parent.mkdir(parents=True, exist_ok=True)
+                            path.write_text(json.dumps(data))
+                            print(f"{key}: acc {100 * result.best.accuracy:.2f} lat {result.best.latency_ms:.4g} "
+                                  f"evals {result.evaluations} {data['bench_wall_s']:.0f}s", flush=True)
+                        row.update(data=data)
+                        rows.append(row)
+    return rows
+
+
+def summarise(rows: list[dict], episodes: int) -> str:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["target"], r["budget"]), []).append(r)
+    lines = []
+    for (model, target, budget), items in groups.items():
+        lines.append(f"\n### {model} on {target}, latency budget {budget:g} x int8\n")
+        refused = [r for r in items if "refused" in r]
+        if refused:
+            lines.append(f"Refused: {refused[0]['refused']}.\n")
+            continue
+        first = items[0]["data"]
+        lines.append(
+            f"Float accuracy {100 * first['float_accuracy']:.2f}%, int8 {100 * first['baseline_int8']['accuracy']:.2f}% "
+            f"at {first['baseline_int8']['latency_ms']:.4g} ms; budget {first['budget']:.4g} ms; "
+            f"{first['spec']['eval_samples']} validation images; {episodes} episodes.\n"
+        )
+        lines.append("| agent | seeds | accuracy % (mean ± sd) | latency ms | energy mJ | evaluations | wall s |")
+        lines.append("|---|---|---|---|---|---|---|")
+        by_agent: dict[str, list[dict]] = {}
+        for r in items:
+            by_agent.setdefault(r["agent"], []).append(r["data"])
+        for agent, runs in by_agent.items():
+            accs = [100 * d["best"]["accuracy"] for d in runs]
+            sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            lat = statistics.mean(d["best"]["latency_ms"] for d in runs)
+            en = statistics.mean(d["best"]["energy_mj"] or math.nan for d in runs)
+            ev = statistics.mean(d["evaluations"] for d in runs)
+            wall = statistics.mean(d["bench_wall_s"] for d in runs)
+            lines.append(
+                f"| {agent} | {len(runs)} | {statistics.mean(accs):.2f} ± {sd:.2f} | {lat:.4g} | {en:.4g} | {ev:.0f} | {wall:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if "data" in r:
+            groups.setdefault((r["model"], r["target"]), []).append(r)
+    if not groups:
+        return
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False)
+    for ax, ((model, target), items) in zip(axes[0], groups.items()):
+        seen = set()
+        for r in items:
+            d = r["data"]
+            if r["seed"] == items[0]["seed"] and r["agent"] == "ddpg":
+                front = sorted(d["pareto"], key=lambda p: p["latency_ms"])
+                ax.plot([p["latency_ms"] for p in front], [100 * p["accuracy"] for p in front], "-", color="grey",
+                        alpha=0.5, label="ddpg Pareto front" if "front" not in seen else None)
+                seen.add("front")
+            label = r["agent"] if r["agent"] not in seen else None
+            seen.add(r["agent"])
+            ax.scatter(d["best"]["latency_ms"], 100 * d["best"]["accuracy"], label=label,
+                       marker="*" if r["agent"] == "ddpg" else "o", s=80 if r["agent"] == "ddpg" else 30)
+        for b in sorted({r["budget"] for r in items}):
+            ax.axvline(items[0]["data"]["baseline_int8"]["latency_ms"] * b, ls=":", color="k", lw=0.8)
+        ax.set_title(f"{model} on {target}")
+        ax.set_xlabel("latency (ms)")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["fashion-cnn", "fashion-mobilenet"])
+    p.add_argument("--targets", nargs="+", default=["bitfusion", "bismo-edge"])
+    p.add_argument("--budgets", nargs="+", type=float, default=[0.25, 0.4])
+    p.add_argument("--agents", nargs="+", default=list(AGENT_NAMES))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--episodes", type=int, default=300)
+    p.add_argument("--eval-samples", type=int, default=2000)
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args()
+    rows = run_grid(args)
+    table = summarise(rows, args.episodes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "table.md").write_text(table)
+    plot(rows, args.out / "pareto.png")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Search speed: episodes per second and where the time goes.
+
+Runs one search (default: the HAQ DDPG agent, 300 episodes on fashion-cnn / bismo-edge at
+0.4 x int8 latency, accuracy on the first 2000 validation images) and reports
+
+- set-up time (model, calibration, quantizer precompute, cost grid, float accuracy),
+- search-loop time, episodes per second,
+- time in accuracy evaluation vs everything else (agent updates, fitting, costing,
+  bookkeeping, checkpoints); the target is under 20% outside evaluation,
+- evaluations (distinct policies) vs episodes (cache hits are free).
+
+``python benchmarks/search_speed.py [--agent ddpg] [--episodes 300] [--checkpoint]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hwsearch.search import run_search  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="fashion-cnn")
+    p.add_argument("--target", default="bismo-edge")
+    p.add_argument("--budget", type=float, default=0.4)
+    p.add_argument("--agent", default="ddpg")
+    p.add_argument("--episodes", type=int, default=300)
+    p.add_argument("--eval-samples", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", action="store_true", help="also checkpoint after every episode")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_speed.json")
+    args = p.parse_args()
+    import torch
+
+    first: list[float] = []
+
+    def progress(p) -> None:
+        if not first:
+            first.append(time.perf_counter())
+
+    body = {
+        "model": args.model, "target": args.target, "budget": {"relative": args.budget}, "agent": args.agent,
+        "episodes": args.episodes, "seed": args.seed, "eval_samples": args.eval_samples,
+    }
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_search(body, progress=progress, checkpoint_dir=tmp if args.checkpoint else None)
+    total = time.perf_counter() - start
+    # set-up ends where the agent starts: approximated by the first episode's end minus
+    # its own evaluation (the int8 baseline is evaluated during set-up)
+    loop = result.wall_time_s
+    outside = max(0.0, total - result.eval_seconds)
+    report = {
+        **body,
+        "torch_threads": torch.get_num_threads(),
+        "total_s": round(total, 2),
+        "search_s": round(loop, 2),
+        "episodes_done": len(result.history),
+        "episodes_per_s": round(len(result.history) / total, 2),
+        "evaluations": result.evaluations,
+        "eval_s": round(result.eval_seconds, 2),
+        "outside_eval_s": round(outside, 2),
+        "outside_eval_share": round(outside / total, 3),
+        "best_accuracy": result.best.accuracy,
+        "checkpoint_every_episode": args.checkpoint,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    for k, v in report.items():
+        print(f"{k:>24}: {v}")
+
+
+if __name__ == "__main__":
+    main()
