@@ -32,7 +32,7 @@ class SACAgent(SB3Agent):
             gradient_steps=-1,
             ent_coef=self.ent_coef,
             replay_buffer_class=EpisodeRewardBuffer,
-            policy_kwargs={"net_arch": self.net_arch or [256, 256]},
+            policy_kwargs={"net_arch": self.net_arch or [128, 128]},
             tensorboard_log=self.tensorboard_log,
             verbose=self.verbose,
             seed=seed,
