@@ -66,7 +66,14 @@ class Job(Base):
 
 class StoredPolicy(Base):
     __tablename__ = "policies"
-    __table_args__ = (Index("ix_policies_owner_created", "owner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_policies_owner_created", "owner_id", "created_at"),
+        # one index per sort key of GET /policies, so a page never sorts the whole table
+        Index("ix_policies_owner_accuracy", "owner_id", "accuracy"),
+        Index("ix_policies_owner_latency", "owner_id", "latency_ms"),
+        Index("ix_policies_owner_energy", "owner_id", "energy_mj"),
+        Index("ix_policies_owner_size", "owner_id", "size_mb"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
@@ -79,7 +86,8 @@ class StoredPolicy(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     energy_mj: Mapped[float | None] = mapped_column(Float, nullable=True)
     size_mb: Mapped[float] = mapped_column(Float)
-    document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the hwsearch.policy/v1 document
+    # the hwsearch.policy/v1 document; deferred: listings never load it
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -200,3 +200,23 @@ def test_openapi_documents_every_field(server):
     missing = [name for name, prop in spec.items() if not prop.get("description")]
     assert not missing, missing
     assert json.dumps(schema).count("Bearer") >= 1
+
+
+def test_oversized_upload_is_413(alice):
+    big = "# hwsearch-table: 1\n" + ("x" * 1000 + "\n") * 6000
+    response = alice.post("/hardware", files={"file": ("big.csv", big)})
+    assert response.status_code == 413
+
+
+def test_docker_compose_file_is_valid():
+    import shutil
+    import subprocess
+
+    if shutil.which("docker-compose") is None:
+        pytest.skip("Debian's docker-compose is not installed")
+    root = Path(__file__).parents[1]
+    out = subprocess.run(["docker-compose", "-f", str(root / "docker-compose.yml"), "config"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for service in ("api", "worker", "postgres", "redis"):
+        assert f"  {service}:" in out.stdout
+    assert "HWSEARCH_BROKER_URL" in out.stdout and "HWSEARCH_DATABASE_URL" in out.stdout
