@@ -97,6 +97,7 @@ class _Graph:
         self.proto = proto
         self.graph = proto.graph
         self.inits = {init.name: init for init in self.graph.initializer}
+        self.head = 0  # where the next weight DequantizeLinear goes (graph start, in layer order)
 
     def consumers(self, tensor: str) -> list[onnx.NodeProto]:
         return [n for n in self.graph.node if tensor in n.input]
@@ -134,7 +135,8 @@ def _quantize_weight(g: _Graph, lq: LayerQuant) -> str:
     dq = helper.make_node(
         "DequantizeLinear", [quantized.name, scale.name, zero.name], [name], name=f"{name}_DequantizeLinear", axis=0
     )
-    g.graph.node.insert(0, dq)
+    g.graph.node.insert(g.head, dq)
+    g.head += 1
     return name
 
 
