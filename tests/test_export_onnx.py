@@ -83,3 +83,30 @@ def test_float_layers_stay_float_and_still_match():
     with torch.inference_mode():
         reference = qmodel(x).numpy()
     assert (run_onnx(content, x).argmax(1) == reference.argmax(1)).mean() >= 0.98
+
+
+def test_exports_use_the_search_quantizers_and_reproduce_its_accuracy():
+    """The search's own context scores the policy; the exports must carry the very same
+    quantizers (whatever spec.seed is), the rebuilt PyTorch model must give exactly the
+    accuracy the search reports, and onnxruntime must be within 0.5 points of it."""
+    from hwsearch.export import rebuild_quantized_model
+    from hwsearch.export.calibrated import calibrate
+    from hwsearch.search import SearchContext, spec_from_dict
+
+    spec = spec_from_dict({"model": "digits-cnn", "target": "bitfusion", "budget": {"relative": 0.9}, "agent": "random",
+                           "seed": 3, "min_bits": 2, "max_bits": 8})
+    ctx = SearchContext(spec)
+    model = build_model("digits-cnn")
+    policy = mixed_policy(ctx.names)
+    doc = make_document("digits-cnn", model, example_input("digits-cnn"), policy, accuracy=ctx.accuracy(policy), seed=3)
+    cal = calibrate(doc)
+    for name, lq in cal.layers.items():
+        assert torch.equal(lq.weight.scale, ctx.qmodel.weight_quant(name, lq.weight_bits)[0].scale)
+        assert lq.activation == ctx.qmodel.activation_quant(name, lq.activation_bits), name
+    data = model_dataset("digits-cnn")
+    rebuilt = rebuild_quantized_model(model, doc, export_policy(doc, "weights").content)
+    assert accuracy(rebuilt, ctx.eval_split) == doc["accuracy"]
+    logits = run_onnx(export_policy(doc, "onnx").content, ctx.eval_split.x)
+    ort_accuracy = float((torch.from_numpy(logits).argmax(1) == ctx.eval_split.y).float().mean())
+    assert abs(ort_accuracy - doc["accuracy"]) <= 0.005
+    assert len(ctx.eval_split) == len(data.val)

@@ -36,7 +36,7 @@ def export_policy(
     The document is validated against the policy schema first. ``onnx``, ``encodings`` and
     ``weights`` need the float model and calibration inputs: by default the document's
     model (zoo name, or ``module:factory`` with ``spec.weights``) and the calibration split
-    of its data set, quantized with ``spec.seed`` exactly as the search simulated it.
+    of its data set, quantized exactly as the search's ``SearchContext`` simulated it.
     Raises ``ExportError`` (a ValueError) with a message for the user.
     """
     media_type, _ = check_format(fmt)
