@@ -136,3 +136,10 @@ def test_reused_module_quantized_once():
 def test_uniform_8bit_keeps_accuracy(qmodel, digits_cnn, digits):
     qmodel.set_policy(Policy.uniform(qmodel.layer_names, 8))
     assert abs(accuracy(qmodel, digits.test) - accuracy(digits_cnn, digits.test)) <= 0.01
+
+
+def test_quantized_model_starts_and_stays_in_eval_mode(digits_cnn, digits):
+    q = QuantizedModel(digits_cnn, digits.calib.x)
+    assert not q.training and not any(m.training for m in q.modules())
+    accuracy(q, digits.val)
+    assert not q.training

@@ -67,6 +67,7 @@ class QuantizedModel(nn.Module):
         self._weight_cache: dict[tuple[str, int], tuple[WeightQuant, torch.Tensor]] = {}
         self._act_cache: dict[tuple[str, int], ActivationQuant] = {}
         self._policy = Policy.uniform(self.layers, FLOAT_BITS)
+        self.eval()  # an nn.Module starts in training mode; a quantized model is for evaluation first
 
     def _wrap_layers(self) -> dict[str, QuantLayer]:
         """Replace every Conv2d/Linear child by a QuantLayer (one per module, even if reused)."""
