@@ -17,6 +17,14 @@ if [ ! -f "$FASHION_DIR/train-images-idx3-ubyte.gz" ] && [ "$(id -u)" = 0 ] && c
     || echo "setup: could not install dataset-fashion-mnist; fashion-* models need HWSEARCH_FASHION_DIR" >&2
 fi
 
+# Browser tests (tests/test_web_*.py) drive Debian's chromium; Playwright's own download is never used.
+if [[ ",$EXTRAS," == *,test,* ]] && [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "setup: installing Debian package chromium (for the browser tests)" >&2
+  apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
+    || echo "setup: could not install chromium; the browser tests will be skipped" >&2
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "hwsearch needs Python 3.11+"'
   "$PYTHON" -m venv "$VENV"
