@@ -257,6 +257,31 @@ def test_compare_two_policies(desktop, api, base, state):
     state["compare_ids"] = ids
 
 
+EPISODE = "() => +(/^(\\d+) \\//.exec(document.querySelector('#job-progress .progress-text')?.textContent || '') || [0, 0])[1]"
+
+
+def test_job_page_follows_a_running_job_and_cancels(desktop, api, base):
+    """Progress arrives over the events stream while the page stays put; Cancel stops the job."""
+    page = desktop.page
+    body = {**SHORT_JOB, "budget": {"relative": 0.5}, "episodes": 4000}
+    job_id = api.post("/jobs", json=body).json()["id"]
+    page.goto(f"{base}/jobs/{job_id}")
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_function(f"() => ({EPISODE})() >= 3", timeout=TIMEOUT_MS)
+    first = page.evaluate(EPISODE)
+    page.wait_for_function(f"() => ({EPISODE})() > {first}", timeout=TIMEOUT_MS)
+    assert page.text_content("#job-state") == "running"
+    assert "Best accuracy" in page.text_content("#progress-facts")
+    desktop.shot("06-job-running-desktop")
+    page.click("#cancel-job")
+    page.wait_for_selector("#job-state.cancelled", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#chart-accuracy svg")  # a cancelled job keeps its history and front
+    assert page.evaluate("window.__sameDocument") is True
+    job = api.get(f"/jobs/{job_id}").json()
+    assert job["state"] == "cancelled" and job["progress"]["episode"] < 4000
+    assert page.locator("#chart-accuracy .pt").count() == len(job["history"])
+
+
 def test_phone_layout(browser, base, key, state):
     tab = Page(browser, PHONE, key)
     page = tab.page
@@ -268,7 +293,7 @@ def test_phone_layout(browser, base, key, state):
             ("policy", f"/policies/{state['best_policy_id']}", "#chart-bits rect.bar-w"),
             ("compare", f"/compare?ids={ids}", "#compare-layers tbody tr"),
         ]
-        for number, (name, path, ready) in enumerate(pages, start=6):
+        for number, (name, path, ready) in enumerate(pages, start=7):
             page.goto(f"{base}{path}")
             page.wait_for_selector(ready, timeout=TIMEOUT_MS)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

@@ -111,7 +111,8 @@ const Charts = (() => {
         layer.append(s("path", { d, fill: "none", stroke: g.color, "stroke-width": 1.4, "stroke-dasharray": "4 3" }));
       }
       for (const p of g.points) {
-        const m = marker(g.shape, x(p.x), y(p.y), g.color, g.r || 4.5);
+        if (g.r === 0) continue; // a line-only group
+        const m = marker(g.shape, x(p.x), y(p.y), g.color, g.r ?? 4.5);
         m.append(title(p.title || ""));
         if (p.dataset) for (const [k, v] of Object.entries(p.dataset)) m.setAttribute(`data-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, v);
         const node = p.href ? s("a", { href: p.href }, m) : m;
@@ -130,7 +131,7 @@ const Charts = (() => {
     const rotate = n > 8 || (container.clientWidth || 600) / Math.max(n, 1) < 60;
     const longest = Math.max(...opts.categories.map((c) => String(c).length));
     const bottom = rotate ? Math.min(110, 22 + longest * 5.2) : 40;
-    const { svg, width, box } = frame(container, (opts.height || 220) + bottom - 40, { left: 46, right: 10, top: 24, bottom });
+    const { svg, width, box } = frame(container, (opts.height || 220) + bottom - 40, { left: 46, right: 10, top: opts.valueLabels ? 36 : 24, bottom });
     const yMax = opts.yMax || Math.max(...opts.series.flatMap((sr) => sr.values.filter(Number.isFinite)), 1e-9) * 1.1;
     const y = scale(0, yMax, box.y0, box.y1);
     axes(svg, box, null, y, null, opts.yTicks || ticks(0, yMax, 4), { y: opts.yLabel, yFormat: opts.yFormat });

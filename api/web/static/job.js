@@ -17,8 +17,8 @@
     badge.textContent = job.state;
     const p = job.progress;
     const block = document.getElementById("job-progress");
-    const facts = p ? ` · best accuracy ${HW.pct(p.best_accuracy)} at ${HW.ms(p.best_latency_ms)} · last reward ${HW.num(p.reward)} · ${p.elapsed_s.toFixed(1)} s` : "";
-    block.replaceChildren(HW.progressBar(job), el("span", { class: "progress-text", id: "progress-facts" }, facts));
+    const facts = p ? `Best accuracy ${HW.pct(p.best_accuracy)} at ${HW.ms(p.best_latency_ms)} · last reward ${HW.num(p.reward)} · ${p.elapsed_s.toFixed(1)} s` : "";
+    block.replaceChildren(HW.progressBar(job), el("div", { class: "progress-text", id: "progress-facts" }, facts));
     document.getElementById("cancel-job").hidden = HW.TERMINAL.includes(job.state) || job.cancel_requested;
     if (job.error) HW.showError(document.getElementById("job-error"), job.error);
   }
@@ -62,12 +62,23 @@
     });
   }
 
+  /** The stored front is over latency, energy and size; the dashed line joins the part not dominated on this chart's two axes. */
+  function front2d(points, axis) {
+    const out = [];
+    let bestAcc = -Infinity;
+    for (const p of [...points].sort((a, b) => a[axis] - b[axis] || b.accuracy - a.accuracy)) {
+      if (p.accuracy > bestAcc) { out.push(p); bestAcc = p.accuracy; }
+    }
+    return out;
+  }
+
   function paretoGroups() {
     const axis = state.axis;
     const fmt = AXES[axis].fmt;
     const has = (p) => p[axis] !== null && p[axis] !== undefined;
     const history = (state.job.history || []).filter(has);
     const front = state.policies.filter((p) => p.kind === "pareto" && has(p));
+    const frontier = front2d(front, axis);
     const best = state.policies.filter((p) => p.kind === "best" && has(p));
     const sm = state.job.summary || {};
     const base = state.baselines || (sm.baseline_int8 ? [{ bits: 8, ...sm.baseline_int8 }] : []);
@@ -77,7 +88,8 @@
       { name: "evaluated", color: "#9aa3b2", shape: "faint", r: 3.5, cls: "history", points: history.map((r) => point(r, `episode ${r.episode}`)) },
       { name: "uniform", color: "#f2c14e", shape: "diamond", r: 5, cls: "baselines", points: base.filter(has).map((b) => ({ ...point(b, `uniform ${b.bits}-bit`), label: `${b.bits}-bit`, dataset: { bits: b.bits } })) },
       { name: "best", color: "#c0392b", shape: "ring", cls: "best", points: best.map((p) => ({ ...point(p, `best policy #${p.id}`), href: `/policies/${p.id}`, dataset: { policyId: p.id } })) },
-      { name: "Pareto front", color: "#2f62b5", line: true, cls: "pareto", points: front.map((p) => ({ ...point(p, `policy #${p.id}`), href: `/policies/${p.id}`, dataset: { policyId: p.id } })) },
+      { name: "", color: "#2f62b5", line: true, cls: "frontier", r: 0, points: frontier.map((p) => point(p, `policy #${p.id}`)) },
+      { name: "Pareto front", color: "#2f62b5", cls: "pareto", points: front.map((p) => ({ ...point(p, `policy #${p.id}`), href: `/policies/${p.id}`, dataset: { policyId: p.id } })) },
     ];
   }
 
