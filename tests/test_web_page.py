@@ -240,10 +240,12 @@ def test_compare_two_policies(desktop, api, base, state):
         ids[1] = next(p["id"] for p in api.get("/policies", params={"job": state["job_id"]}).json()["items"] if p["id"] != ids[0])
     page.goto(f"{base}/compare")
     page.wait_for_selector("#pick-list input")
+    assert page.locator("#picker").get_attribute("open") is not None
     for policy_id in ids:
         page.check(f"#pick-list input[value='{policy_id}']")
     page.click("#pick-form button")
     page.wait_for_selector("#compare-result:visible")
+    assert page.locator("#picker").get_attribute("open") is None  # the list folds away once compared
     ids = [int(i) for i in page.url.split("?ids=")[1].split(",")]  # in the list's order
     assert set(ids) == {state["best_policy_id"], state["pareto_policy_id"]} or len(set(ids)) == 2
     layers = api.get(f"/policies/{ids[0]}").json()["layers"]

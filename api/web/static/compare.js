@@ -82,6 +82,7 @@
       return policies;
     }
     render(policies);
+    document.getElementById("picker").open = false; // the result is what matters now; the list stays one click away
     return policies;
   }
 
