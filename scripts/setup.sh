@@ -8,21 +8,23 @@ VENV="${HWSEARCH_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 EXTRAS="${1:-}"
 
-# Fashion-MNIST comes from Debian's package; install it where we can (root + apt).
-FASHION_DIR=/usr/share/datasets/fashion-mnist
-if [ ! -f "$FASHION_DIR/train-images-idx3-ubyte.gz" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "setup: installing Debian package dataset-fashion-mnist" >&2
-  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } \
-    || echo "setup: could not install dataset-fashion-mnist; fashion-* models need HWSEARCH_FASHION_DIR" >&2
-fi
+# Debian packages the project uses, installed where we can (root + apt); never fatal.
+apt_install() {  # PACKAGE WHAT-NEEDS-IT
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || { echo "setup: please install Debian package $1 ($2)" >&2; return 0; }
+  echo "setup: installing Debian package $1 ($2)" >&2
+  apt-get install -y -q "$1" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$1" >/dev/null 2>&1; } \
+    || echo "setup: could not install $1; $2 will not work" >&2
+}
 
-# Browser tests (tests/test_web_*.py) drive Debian's chromium; Playwright's own download is never used.
-if [[ ",$EXTRAS," == *,test,* ]] && [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "setup: installing Debian package chromium (for the browser tests)" >&2
-  apt-get install -y -q chromium >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
-    || echo "setup: could not install chromium; the browser tests will be skipped" >&2
+# Fashion-MNIST (the fashion-* models), unless the user points at their own copy.
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || [ -n "${HWSEARCH_FASHION_DIR:-}" ] \
+  || apt_install dataset-fashion-mnist "the fashion-* models"
+if [[ ",$EXTRAS," == *,test,* ]]; then
+  # Browser tests drive Debian's chromium (Playwright's own browser download is never used);
+  # the compose file is checked with Debian's docker-compose (no Docker engine needed).
+  [ -x /usr/bin/chromium ] || apt_install chromium "the browser tests"
+  command -v docker-compose >/dev/null || apt_install docker-compose "the docker-compose.yml check"
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
