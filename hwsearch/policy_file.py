@@ -94,6 +94,13 @@ def policy_document(result, specs: list[LayerSpec], cost_model) -> dict[str, Any
     }
     if result.finetune is not None:
         doc["finetune"] = result.finetune.to_dict()
+    robustness = getattr(result, "robustness", None)
+    if robustness is not None and result.best.robust_accuracy is not None:
+        doc["robustness"] = {
+            **robustness,
+            "accuracy": result.best.robust_accuracy,
+            "clean_accuracy": result.best.robust_clean_accuracy,
+        }
     return doc
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hwsearch.cli import export, hardware, models, search, service
+from hwsearch.cli import export, hardware, models, robust, search, service
 
 app = typer.Typer(
     help="Hardware-aware mixed-precision quantization search.",
@@ -15,6 +15,7 @@ app.command("bench-models")(models.bench_models_command)
 app.command("models")(models.list_models)
 app.command("export")(export.export_command)
 app.command("search")(search.search_command)
+app.command("robust")(robust.robust_command)
 app.add_typer(hardware.app, name="hardware")
 app.command("serve")(service.serve_command)
 app.command("worker")(service.worker_command)

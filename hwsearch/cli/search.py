@@ -48,6 +48,13 @@ def search_command(
     tensorboard: Annotated[
         Path | None, typer.Option(help="TensorBoard log folder for RL agents (needs tensorboard installed).")
     ] = None,
+    robust: Annotated[
+        str | None,
+        typer.Option(
+            help="Adversarial robustness, e.g. pgd:eps=0.1 (reported), plus steps=, samples=, min=0.5 (constraint), "
+            "weight=1 (reward term), defensive=1,beta=0.003 (Lipschitz fine-tune; needs --finetune-steps)."
+        ),
+    ] = None,
 ) -> None:
     """Search per-layer weight/activation bits for MODEL on TARGET within a budget."""
     from hwsearch.data import DataError
@@ -73,6 +80,13 @@ def search_command(
         "weights": weights,
         "data": data,
     }
+    if robust is not None:
+        from hwsearch.robust.config import parse_robust_option
+
+        try:
+            body["robust"] = parse_robust_option(robust)
+        except ValueError as exc:
+            _fail(str(exc))
     options = {}
     if tensorboard is not None:
         import importlib.util
@@ -150,4 +164,16 @@ def _summary(result, doc: dict, out: Path) -> None:
     if result.finetune is not None:
         f = result.finetune
         console.print(f"fine-tune ({f.steps} steps): {100 * f.accuracy_before:.2f}% -> {100 * f.accuracy_after:.2f}%")
+        if f.robust_accuracy_before is not None:
+            console.print(
+                f"{'defensive ' if f.defensive else ''}fine-tune robust accuracy: "
+                f"{100 * f.robust_accuracy_before:.2f}% -> {100 * f.robust_accuracy_after:.2f}%"
+            )
+    if "robustness" in doc:
+        r = doc["robustness"]
+        console.print(
+            f"robust accuracy ({r['attack'].upper()} eps={r['eps']:g}, {r['samples']} images): {100 * r['accuracy']:.2f}% "
+            f"(clean {100 * r['clean_accuracy']:.2f}%, float {100 * r['float_accuracy']:.2f}%); "
+            f"{r['evaluations']} policies attacked in {r['seconds']:.1f} s"
+        )
     console.print(f"wrote {out}")

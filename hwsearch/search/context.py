@@ -259,6 +259,11 @@ class SearchContext(Costing):
         self.on_episode: Callable[[EpisodeOutcome], None] | None = None
         self.reward_lambda = REWARD_LAMBDA
         self.cost_weight = 0.0
+        self.robust = None  # a RobustEvaluator when the spec has a robust block
+        if spec.robust is not None:
+            from hwsearch.robust.search import RobustEvaluator
+
+            self.robust = RobustEvaluator(self)
 
     def reward(self, accuracy: float, objective: float) -> float:
         """HAQ's reward, ``lambda * (acc - acc_float)`` with accuracies in percentage points,
@@ -272,7 +277,10 @@ class SearchContext(Costing):
         policy = self.to_policy(w, a)
         acc = self.accuracy(policy)
         costs = self.costs(w, a)
-        return EpisodeOutcome(policy, acc, costs, self.reward(acc, costs.objective))
+        reward = self.reward(acc, costs.objective)
+        if self.robust is not None and self.robust.every_episode:  # asked for: attack every candidate
+            reward += self.robust.reward_term(self.robust.accuracy(policy))
+        return EpisodeOutcome(policy, acc, costs, reward)
 
     def propose(self, w: np.ndarray, a: np.ndarray) -> EpisodeOutcome:
         """One episode: score the candidate and hand it to the runner (history, best, stop)."""

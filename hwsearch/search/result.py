@@ -36,9 +36,11 @@ class EvaluatedPolicy:
     energy_mj: float
     size_mb: float
     episode: int | None = None
+    robust_accuracy: float | None = None  # under the spec's robust attack (None: not measured)
+    robust_clean_accuracy: float | None = None  # clean, on the same attacked subset
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "policy": self.policy.to_dict(),
             "accuracy": self.accuracy,
             "latency_ms": _num(self.latency_ms),
@@ -46,10 +48,16 @@ class EvaluatedPolicy:
             "size_mb": self.size_mb,
             "episode": self.episode,
         }
+        if self.robust_accuracy is not None:
+            d["robust_accuracy"], d["robust_clean_accuracy"] = self.robust_accuracy, self.robust_clean_accuracy
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvaluatedPolicy:
-        return cls(Policy.from_dict(d["policy"]), d["accuracy"], _back(d["latency_ms"]), _back(d["energy_mj"]), d["size_mb"], d["episode"])
+        return cls(
+            Policy.from_dict(d["policy"]), d["accuracy"], _back(d["latency_ms"]), _back(d["energy_mj"]), d["size_mb"], d["episode"],
+            d.get("robust_accuracy"), d.get("robust_clean_accuracy"),
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,10 @@ class FinetuneResult:
     accuracy_before: float
     accuracy_after: float
     steps: int
+    defensive: bool = False
+    beta: float | None = None  # orthogonality penalty strength (defensive only)
+    robust_accuracy_before: float | None = None  # when the spec has a robust block
+    robust_accuracy_after: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +142,7 @@ class SearchResult:
     budget: float = math.nan  # the budget in the objective's unit
     unit: str = ""
     eval_seconds: float = 0.0  # time spent measuring accuracy (this process)
+    robustness: dict[str, Any] | None = None  # attack settings, float robust accuracy, cost (spec.robust)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +160,7 @@ class SearchResult:
             "budget": self.budget,
             "unit": self.unit,
             "eval_seconds": self.eval_seconds,
+            "robustness": self.robustness,
         }
 
     @classmethod
@@ -166,4 +180,5 @@ class SearchResult:
             budget=d.get("budget", math.nan),
             unit=d.get("unit", ""),
             eval_seconds=d.get("eval_seconds", 0.0),
+            robustness=d.get("robustness"),
         )

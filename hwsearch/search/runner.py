@@ -122,7 +122,8 @@ class _Session:
                 )
         self.history.append(record)
         evaluated = EvaluatedPolicy(outcome.policy, outcome.accuracy, c.latency_ms, c.energy_mj, c.size_mb, n)
-        if _better(evaluated, c.objective, self.best, self.best_obj):
+        better = _better if ctx.robust is None else ctx.robust.better
+        if better(evaluated, c.objective, self.best, self.best_obj):
             self.best, self.best_obj = evaluated, c.objective
         if n >= self.spec.episodes:
             ctx.stopped = True
@@ -188,7 +189,10 @@ def load_checkpoint(checkpoint_dir: str | Path, spec: SearchSpec) -> dict | None
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
     if doc.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"checkpoint {path} has version {doc.get('version')}, expected {CHECKPOINT_VERSION}")
-    if doc.get("spec") != spec.model_dump(mode="json"):
+    stored = doc.get("spec")
+    if isinstance(stored, dict):
+        stored = {"robust": None, **stored}  # checkpoints from before the robust field
+    if stored != spec.model_dump(mode="json"):
         raise CheckpointError(f"checkpoint {path} was made for another spec; use another checkpoint folder or delete it")
     return doc
 
@@ -228,6 +232,8 @@ def run_search(
     seed_everything(spec.seed)
     agent.search(ctx, spec.episodes, spec.seed)
     ctx.on_episode = None
+    if session.best is None and ctx.robust is not None and not session.cancelled and session.history:
+        raise ctx.robust.fail(len(ctx.cache))  # every candidate missed robust.min_accuracy
     if session.best is None:  # cancelled before the first episode finished
         session.cancelled = True
         c = ctx.int8
@@ -244,11 +250,16 @@ def run_search(
         points.append(EvaluatedPolicy(policy, ctx.cache[policy], c.latency_ms, c.energy_mj, c.size_mb, episode_of.get(policy)))
     if session.checkpoint_path is not None:
         session.write_checkpoint(finished=not session.cancelled)
+    best, pareto = session.best, pareto_front(points)
+    robustness = None
+    if ctx.robust is not None:  # every stored policy carries its robust accuracy
+        best, pareto = ctx.robust.attach(best), [ctx.robust.attach(p) for p in pareto]
+        robustness = ctx.robust.summary()
     c8 = ctx.int8
     return SearchResult(
         spec=spec,
-        best=session.best,
-        pareto=pareto_front(points),
+        best=best,
+        pareto=pareto,
         history=session.history,
         float_accuracy=ctx.float_accuracy,
         baseline_int8=Baseline(c8.latency_ms, c8.energy_mj, c8.size_mb, int8_acc),
@@ -259,6 +270,7 @@ def run_search(
         budget=ctx.budget,
         unit=ctx.unit,
         eval_seconds=ctx.stats.eval_seconds,
+        robustness=robustness,
     )
 
 
@@ -269,6 +281,18 @@ def _finetune(ctx: SearchContext, best: EvaluatedPolicy, spec: SearchSpec) -> Fi
 
     qmodel = QuantizedModel(ctx.model, ctx.dataset.calib.x)
     qmodel.set_policy(best.policy)
-    finetune(qmodel, ctx.dataset.train, steps=spec.finetune_steps, seed=spec.seed)
+    robust = spec.robust
+    defensive = robust is not None and robust.defensive
+    extra_loss = None
+    if defensive:
+        from hwsearch.robust.lipschitz import lipschitz_loss
+
+        extra_loss = lipschitz_loss(robust.beta)
+    finetune(qmodel, ctx.dataset.train, steps=spec.finetune_steps, seed=spec.seed, extra_loss=extra_loss)
     after = accuracy(qmodel, ctx.eval_split)
-    return FinetuneResult(best.accuracy, after, spec.finetune_steps)
+    if ctx.robust is None:
+        return FinetuneResult(best.accuracy, after, spec.finetune_steps)
+    return FinetuneResult(
+        best.accuracy, after, spec.finetune_steps, defensive, robust.beta if defensive else None,
+        ctx.robust.accuracy(best.policy), ctx.robust._measure(qmodel)[0],
+    )

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hwsearch.robust.config import RobustSpec
+
 OBJECTIVES = ("latency", "energy", "size")
 UNITS = {"latency": "ms", "energy": "mJ", "size": "MB"}
 DEFAULT_EVAL_SAMPLES = 2000
@@ -111,6 +113,9 @@ class SearchSpec(BaseModel):
     finetune_steps: int = Field(0, ge=0, description="Quantization-aware fine-tune steps for the best policy (0 = none).")
     weights: str | None = Field(None, description="Path to a .safetensors file with the model's weights (else the zoo's).")
     data: str | None = Field(None, description="Data set ('digits', 'fashion', 'npz:PATH', 'folder:PATH'); default: the model's.")
+    robust: RobustSpec | None = Field(
+        None, description="Adversarial robustness: report it for stored policies, constrain or reward it, defensive fine-tune."
+    )
 
     @field_validator("min_bits", "max_bits")
     @classmethod
@@ -129,6 +134,8 @@ class SearchSpec(BaseModel):
     def _bits_order(self) -> SearchSpec:
         if self.min_bits > self.max_bits:
             raise ValueError(f"min_bits: {self.min_bits} is above max_bits {self.max_bits}")
+        if self.robust is not None and self.robust.defensive and self.finetune_steps == 0:
+            raise ValueError("robust.defensive: a defensive fine-tune needs finetune_steps > 0")
         return self
 
     @property
@@ -167,7 +174,7 @@ def spec_from_dict(data: dict[str, Any]) -> SearchSpec:
         message = first["msg"].removeprefix("Value error, ")
         field = ".".join(str(p) for p in first["loc"])
         named = message.split(":", 1)[0]
-        if named in SearchSpec.model_fields and (not field or field == "budget"):
+        if named.split(".")[0] in SearchSpec.model_fields and (not field or field == "budget"):
             field = named  # a model-level validator names its field in its message
         field = field or "spec"
         raise SpecError(field, message.removeprefix(f"{field}: ")) from None
