@@ -21,6 +21,13 @@
       stat("Latency", HW.ms(p.latency_ms), `${ratio(p.latency_ms, b8.latency_ms)} uniform 8-bit`),
       stat("Energy", HW.mj(p.energy_mj), `${ratio(p.energy_mj, b8.energy_mj)} uniform 8-bit`),
       stat("Size", HW.mb(p.size_mb), `${ratio(p.size_mb, b8.size_mb)} uniform 8-bit`));
+    const rob = (p.document || {}).robustness;  // adversarial robustness, when the search measured it
+    if (rob) {
+      const card = stat("Robust accuracy", HW.pct(rob.accuracy),
+        `${rob.attack.toUpperCase()} ε=${rob.eps} on ${rob.samples} images` + (rob.float_accuracy != null ? ` · float: ${HW.pct(rob.float_accuracy)}` : ""));
+      card.id = "robust-stat";
+      document.getElementById("policy-cards").append(card);
+    }
 
     const names = p.layers.map((l) => l.name);
     const totalLat = p.layers.reduce((s, l) => s + (l.latency_ms || 0), 0);

@@ -1,0 +1,200 @@
+"""Defensive Quantization on the built-in models: vanilla vs Lipschitz-regularised fine-tune.
+
+For each seed, precision (float and uniform 8/6/4/3/2 bits) and fine-tune kind
+(``vanilla``: task loss only; ``defensive``: + beta * sum ||W W^T - I||^2), the same
+fine-tune budget is spent, then on a fixed test subset we measure clean accuracy,
+white-box FGSM and PGD accuracy at two eps (gradients through the quantizers by the
+straight-through estimator), *transfer* PGD accuracy (examples crafted on the seed's
+vanilla float model: no gradient masking by the quantizers), the error amplification
+curve and the layers' spectral norms, and what each piece cost. Results go to
+benchmarks/results/defensive.json after every configuration (a rerun skips what is
+there); ``--report`` writes the table and plot for docs/robustness.md.
+
+    python benchmarks/defensive.py --model fashion-cnn --seeds 0 1 2
+    python benchmarks/defensive.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from hwsearch.data import Split
+from hwsearch.evaluate import accuracy
+from hwsearch.policy import FLOAT_BITS, Policy
+from hwsearch.quant import QuantizedModel
+from hwsearch.robust import DEFAULT_BETA, Attack, adversarial_split, defensive_finetune, error_amplification, spectral_norms
+from hwsearch.zoo import build_model, model_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "defensive.json"
+PLOT = ROOT / "docs" / "robustness_defensive.png"
+AMP_PLOT = ROOT / "docs" / "robustness_amplification.png"
+
+
+def _load() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+
+
+def _save(doc: dict) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def run(args) -> None:
+    doc = _load()
+    doc["settings"] = {
+        "samples": args.samples, "eps": args.eps, "pgd_steps": args.pgd_steps, "finetune_steps": args.steps,
+        "lr": args.lr, "beta": args.beta, "bits": args.bits, "split": "test",
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+    }
+    done = {(r["model"], r["seed"], r["kind"], r["bits"]) for r in doc["runs"]}
+    model = build_model(args.model)
+    data = model_dataset(args.model)
+    subset = data.test.head(args.samples)
+    for seed in args.seeds:
+        transfer: dict[float, Split] = {}
+        for bits in args.bits:  # float first: its vanilla model is the transfer source
+            for kind in ("vanilla", "defensive"):
+                key = (args.model, seed, kind, bits)
+                if key in done and not (kind == "vanilla" and bits == FLOAT_BITS):
+                    continue
+                torch.manual_seed(seed)
+                q = QuantizedModel(model, data.calib.x)
+                q.set_policy(Policy.uniform(q.layer_names, bits))
+                t0 = time.perf_counter()
+                defensive_finetune(q, data.train, beta=args.beta if kind == "defensive" else 0.0, steps=args.steps, lr=args.lr, seed=seed)
+                ft_s = time.perf_counter() - t0
+                if kind == "vanilla" and bits == FLOAT_BITS:  # the transfer source (recomputed on resume)
+                    for eps in args.eps:
+                        transfer[eps] = adversarial_split(q, subset, Attack("pgd", eps, args.pgd_steps, seed=seed))
+                    if key in done:
+                        continue
+                row = {"model": args.model, "seed": seed, "kind": kind, "bits": bits, "finetune_s": ft_s}
+                t0 = time.perf_counter()
+                row["clean"] = accuracy(q, subset)
+                row["clean_s"] = time.perf_counter() - t0
+                for eps in args.eps:
+                    for name, attack in (("fgsm", Attack("fgsm", eps)), ("pgd", Attack("pgd", eps, args.pgd_steps, seed=seed))):
+                        t0 = time.perf_counter()
+                        adv = adversarial_split(q, subset, attack)
+                        row[f"{name}@{eps:g}"] = accuracy(q, adv)
+                        row[f"{name}@{eps:g}_s"] = time.perf_counter() - t0
+                        if name == "pgd" and eps == args.eps[-1]:
+                            n = min(256, args.samples)
+                            row["amplification"] = error_amplification(q, subset.x[:n], adv.x[:n])
+                    row[f"transfer@{eps:g}"] = accuracy(q, transfer[eps])
+                row["spectral"] = spectral_norms(q)
+                doc["runs"].append(row)
+                _save(doc)
+                print(f"{args.model} seed {seed} {kind:9s} {bits:2d}b clean {row['clean']:.3f} "
+                      + " ".join(f"{k} {row[k]:.3f}" for k in row if "@" in k and not k.endswith("_s"))
+                      + f" sigma_max {max(row['spectral'].values()):.2f} ({ft_s:.0f}s ft)", flush=True)
+
+
+def _agg(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{100 * values[0]:.1f}"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def report() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    doc = _load()
+    s = doc["settings"]
+    runs = doc["runs"]
+    models = sorted({r["model"] for r in runs})
+    metrics = ["clean"] + [f"{a}@{e:g}" for e in s["eps"] for a in ("fgsm", "pgd", "transfer")]
+    lines = []
+    for model in models:
+        seeds = sorted({r["seed"] for r in runs if r["model"] == model})
+        lines.append(f"\n**{model}** ({len(seeds)} seed{'s' * (len(seeds) > 1)}: {seeds}; accuracy %, mean ± std over seeds)\n")
+        lines.append("| bits | fine-tune | " + " | ".join(metrics) + " | max σ | mean σ |")
+        lines.append("|---" * (len(metrics) + 4) + "|")
+        for bits in sorted(s["bits"], reverse=True):
+            for kind in ("vanilla", "defensive"):
+                rows = [r for r in runs if r["model"] == model and r["bits"] == bits and r["kind"] == kind]
+                if not rows:
+                    continue
+                sig_max = statistics.mean(max(r["spectral"].values()) for r in rows)
+                sig_mean = statistics.mean(statistics.mean(r["spectral"].values()) for r in rows)
+                label = "float" if bits == FLOAT_BITS else f"{bits}"
+                lines.append(f"| {label} | {kind} | " + " | ".join(_agg([r[m] for r in rows]) for m in metrics)
+                             + f" | {sig_max:.2f} | {sig_mean:.2f} |")
+        cost = [r for r in runs if r["model"] == model]
+        e = s["eps"][-1]
+        lines.append(
+            f"\nCost per configuration ({s['samples']} images): clean {statistics.mean(r['clean_s'] for r in cost):.2f} s, "
+            f"FGSM {statistics.mean(r[f'fgsm@{e:g}_s'] for r in cost):.2f} s, PGD-{s['pgd_steps']} "
+            f"{statistics.mean(r[f'pgd@{e:g}_s'] for r in cost):.2f} s, fine-tune {statistics.mean(r['finetune_s'] for r in cost):.1f} s."
+        )
+        fig, axes = plt.subplots(1, len(s["eps"]), figsize=(5.5 * len(s["eps"]), 3.6), squeeze=False)
+        s["bits"] = sorted(s["bits"], reverse=True)
+        xs = list(range(len(s["bits"])))
+        for ax, eps in zip(axes[0], s["eps"]):
+            for kind, style in (("vanilla", "--"), ("defensive", "-")):
+                for attack, color in (("pgd", "C3"), ("fgsm", "C0"), ("transfer", "C2")):
+                    ys = []
+                    for bits in s["bits"]:
+                        vals = [r[f"{attack}@{eps:g}"] for r in runs if r["model"] == model and r["bits"] == bits and r["kind"] == kind]
+                        ys.append(100 * statistics.mean(vals) if vals else float("nan"))
+                    ax.plot(xs, ys, style, color=color, marker="o", label=f"{attack} {kind}")
+            ax.set_xticks(xs, ["float" if b == FLOAT_BITS else str(b) for b in s["bits"]])
+            ax.set_xlabel("bits (weights and activations)")
+            ax.set_ylabel("accuracy under attack (%)")
+            ax.set_title(f"{model}, eps = {eps:g}")
+            ax.grid(alpha=0.3)
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(PLOT if model == models[0] else PLOT.with_name(f"robustness_defensive_{model}.png"), dpi=110)
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for bits, color in zip(s["bits"], ("k", "C0", "C1", "C2", "C3", "C4")):
+            for kind, style in (("vanilla", "--"), ("defensive", "-")):
+                rows = [r for r in runs if r["model"] == model and r["bits"] == bits and r["kind"] == kind and r["seed"] == seeds[0]]
+                if rows:
+                    curve = rows[0]["amplification"]
+                    ax.plot([v for _, v in curve], style, color=color, label=f"{'float' if bits == FLOAT_BITS else bits} {kind}")
+        names = [n for n, _ in rows[0]["amplification"]] if rows else []
+        ax.set_xticks(range(len(names)), names, fontsize=7)
+        ax.set_ylabel("||f(x') - f(x)|| / ||f(x)||")
+        ax.set_xlabel(f"layer (PGD eps = {s['eps'][-1]:g}, seed {seeds[0]})")
+        ax.legend(fontsize=6, ncol=2)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(AMP_PLOT if model == models[0] else AMP_PLOT.with_name(f"robustness_amplification_{model}.png"), dpi=110)
+        plt.close(fig)
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="fashion-cnn")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--bits", type=int, nargs="+", default=[FLOAT_BITS, 8, 6, 4, 3, 2])
+    parser.add_argument("--steps", type=int, default=300, help="fine-tune steps (both kinds)")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--beta", type=float, default=DEFAULT_BETA)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--eps", type=float, nargs=2, default=[0.02, 0.05])
+    parser.add_argument("--pgd-steps", type=int, default=10)
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    if args.report:
+        report()
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
