@@ -64,12 +64,12 @@ def test_celery_worker_runs_and_survives_sigkill(tmp_path, pg_url, redis_broker)
             workers.append(start_worker(server.env, "--broker", redis_broker))
             quick = client.post("/jobs", json=JOB).json()
             assert wait_for(client, quick["id"], ("succeeded",))["attempts"] == 1
-            slow = client.post("/jobs", json={**JOB, "agent": "ddpg", "episodes": 30}).json()
-            wait_for(client, slow["id"], ("running",), min_episode=22)
+            slow = client.post("/jobs", json={**JOB, "agent": "ddpg", "episodes": 26}).json()
+            wait_for(client, slow["id"], ("running",), min_episode=21)
             os.killpg(workers[0].pid, signal.SIGKILL)
             workers.append(start_worker(server.env, "--broker", redis_broker))
             done = wait_for(client, slow["id"], ("succeeded",), timeout=240)
-            assert done["attempts"] == 2 and len(done["history"]) == 30
+            assert done["attempts"] == 2 and len(done["history"]) == 26
     finally:
         for proc in workers:
             if proc.poll() is None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
 from tests.service import Server, create_key, start_worker, wait_for
 
-JOB = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.5}, "agent": "ddpg", "episodes": 30, "seed": 3}
+JOB = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.5}, "agent": "ddpg", "episodes": 26, "seed": 3}
+KILL_AFTER = 21  # past DDPG's 20 random warm-up episodes, so the agent's learned state must survive
 
 
 @pytest.fixture()
@@ -25,20 +27,23 @@ def test_killed_worker_job_resumes_from_checkpoint(server):
         job = client.post("/jobs", json=JOB).json()
         first = start_worker(server.env, "--local")
         try:
-            wait_for(client, job["id"], ("running",), min_episode=22)
+            wait_for(client, job["id"], ("running",), min_episode=KILL_AFTER)
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
             killed_at = client.get(f"/jobs/{job['id']}").json()
             assert killed_at["state"] == "running"  # still marked running: its lease will expire
+            done_before = killed_at["progress"]["episode"]
             second = start_worker(server.env, "--local")
-            done = wait_for(client, job["id"], ("succeeded",))
-            assert done["attempts"] == 2
-            assert len(done["history"]) == JOB["episodes"]
-            # an uninterrupted run of the same spec and seed gives the same search
-            again = wait_for(client, client.post("/jobs", json=JOB).json()["id"], ("succeeded",))
-            assert again["attempts"] == 1
-            assert [h["reward"] for h in again["history"]] == [h["reward"] for h in done["history"]]
-            assert again["summary"]["evaluations"] >= 1
+            seen = []  # every episode count reported after the restart
+            while (job_now := client.get(f"/jobs/{job['id']}").json())["state"] != "succeeded":
+                assert job_now["state"] in ("running", "queued"), job_now
+                if job_now["attempts"] == 2 and job_now["progress"]:
+                    seen.append(job_now["progress"]["episode"])
+                time.sleep(0.05)
+            assert job_now["attempts"] == 2
+            assert len(job_now["history"]) == JOB["episodes"]
+            # resumed from the checkpoint, not started over: no count went back below the kill point
+            assert seen and min(seen) >= done_before - 1, (done_before, seen[:5])
         finally:
             for proc in (first, locals().get("second")):
                 if proc is not None and proc.poll() is None:

@@ -132,7 +132,8 @@ class _Session:
             self.cancelled = True
         if self.checkpoint_path is not None and not replay:
             self.write_checkpoint()
-        if self.progress is not None:
+        # replayed episodes are not news: report only where the resumed search picks up
+        if self.progress is not None and (not replay or n == len(self.prior_history)):
             self.progress(
                 SearchProgress(
                     episode=n,
