@@ -19,6 +19,7 @@ import torch
 # Clipping ratios tried (fraction of the max-abs range). 1.0 is always included, so the
 # chosen range is never worse than plain max-abs on the data it was chosen on.
 CLIP_RATIOS = torch.linspace(0.25, 1.0, 31)
+BATCHED_ELEMENTS = 8_000_000  # above this, ratios are tried one at a time to bound memory
 
 
 def weight_qrange(bits: int) -> tuple[int, int]:
@@ -53,19 +54,25 @@ class WeightQuant:
 
 
 def search_weight_quant(weight: torch.Tensor, bits: int) -> WeightQuant:
-    """Pick each output channel's clipping range to minimise the weight MSE."""
+    """Pick each output channel's clipping range to minimise the weight MSE.
+
+    All ratios are tried in one batched op when the tensor is small enough (a few large
+    ops stay fast on a busy machine where thousands of tiny ones do not), else in a loop.
+    """
     with torch.no_grad():
         w = weight.detach().reshape(weight.shape[0], -1)
         max_abs = w.abs().amax(dim=1).clamp_min(1e-12)
         qmin, qmax = weight_qrange(bits)
-        best_err = torch.full_like(max_abs, float("inf"))
-        best_ratio = torch.ones_like(max_abs)
-        for ratio in CLIP_RATIOS.tolist():
-            scale = (ratio * max_abs / qmax).unsqueeze(1)
-            err = (_fake_quant(w, scale, qmin, qmax) - w).pow(2).sum(dim=1)
-            better = err < best_err
-            best_err = torch.where(better, err, best_err)
-            best_ratio = torch.where(better, torch.full_like(best_ratio, ratio), best_ratio)
+        ratios = CLIP_RATIOS.to(w.dtype)
+        if w.numel() * len(ratios) <= BATCHED_ELEMENTS:
+            scales = (ratios[:, None] * max_abs[None, :] / qmax).unsqueeze(2)  # (R, C, 1)
+            errors = (_fake_quant(w.unsqueeze(0), scales, qmin, qmax) - w).pow(2).sum(dim=2)  # (R, C)
+        else:
+            errors = torch.stack(
+                [(_fake_quant(w, (r * max_abs / qmax).unsqueeze(1), qmin, qmax) - w).pow(2).sum(dim=1) for r in ratios]
+            )
+        # first minimum along the ratio axis (ties keep the smaller ratio, as a loop would)
+        best_ratio = ratios[errors.argmin(dim=0)]
         return WeightQuant(bits, best_ratio * max_abs / qmax, best_ratio)
 
 
@@ -109,13 +116,10 @@ def search_activation_quant(samples: torch.Tensor, bits: int, signed: bool) -> A
     top = float(samples.abs().max()) if samples.numel() else 0.0
     if top <= 0.0:
         return ActivationQuant(bits, 1.0, signed)
-    best_scale, best_err = top / qmax, float("inf")
-    for ratio in CLIP_RATIOS.tolist():
-        scale = ratio * top / qmax
-        err = float((_fake_quant(samples, torch.tensor(scale), qmin, qmax) - samples).pow(2).mean())
-        if err < best_err:
-            best_scale, best_err = scale, err
-    return ActivationQuant(bits, best_scale, signed)
+    with torch.no_grad():
+        scales = (CLIP_RATIOS.to(samples.dtype) * top / qmax).unsqueeze(1)  # (R, 1)
+        errors = (_fake_quant(samples.unsqueeze(0), scales, qmin, qmax) - samples).pow(2).mean(dim=1)
+    return ActivationQuant(bits, float(scales[int(errors.argmin())]), signed)
 
 
 def quantize_activation(x: torch.Tensor, aq: ActivationQuant) -> torch.Tensor:
