@@ -11,6 +11,8 @@ lookup tables make. The search costs thousands of policies, so ``cost_array`` pr
 
 from __future__ import annotations
 
+import math
+
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -94,7 +96,13 @@ class CostModel(ABC):
         w = check_cost_bits(w_bits, f"layer {spec.name!r} weight_bits")
         a = check_cost_bits(a_bits, f"layer {spec.name!r} activation_bits")
         lat, en, bound = self._grid(spec, np.array([[w]]), np.array([[a]]))
+        if math.isnan(lat[0, 0]):
+            raise TableError(self._cannot_cost(f"w_bits={w_bits}, a_bits={a_bits}"))
         return LayerCost(float(lat[0, 0]), float(en[0, 0]), BOUND_NAMES[int(bound[0, 0])])
+
+    def _cannot_cost(self, what: str) -> str:
+        """Why a width has no latency here (NaN in the grid); table targets say which widths exist."""
+        return f"target {self.name!r} cannot cost {what}"
 
     def cost_array(self, specs: Sequence[LayerSpec], bits: Iterable[int] = range(MIN_BITS, MAX_BITS + 1)) -> np.ndarray:
         """[layer, w index, a index, (latency_ms, energy_mj)] for every pair of ``bits``.
@@ -142,6 +150,9 @@ class CostModel(ABC):
         picked_bounds = bounds[rows, wi, ai]
         layers = [LayerCost(float(l), float(e), BOUND_NAMES[int(b)]) for (l, e), b in zip(picked, picked_bounds)]
         total = picked.sum(axis=0)
+        if math.isnan(total[0]):
+            bad = sorted({s.name for s, c in zip(specs, layers) if math.isnan(c.latency_ms)})
+            raise TableError(self._cannot_cost(f"the bits of layers {bad}"))
         return ModelCost(float(total[0]), float(total[1]), layers)
 
     def info(self) -> dict:

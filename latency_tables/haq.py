@@ -11,7 +11,6 @@ relative budgets (a fraction of the uniform 8-bit cost), which do not depend on 
 
 from __future__ import annotations
 
-import math
 from functools import cached_property
 from importlib import resources
 
@@ -86,15 +85,5 @@ class HaqMobileNetV2(CostModel):
         lat = np.where(ok, row[wi, ai], np.nan)
         return lat, np.full(lat.shape, np.nan), np.full(lat.shape, 2, dtype=np.int8)
 
-    def cost(self, spec: LayerSpec, w_bits: int, a_bits: int):
-        result = super().cost(spec, w_bits, a_bits)
-        if math.isnan(result.latency_ms):
-            raise TableError(f"target {self.name!r} covers 1..8 bits only, not w_bits={w_bits}, a_bits={a_bits}")
-        return result
-
-    def policy_cost(self, specs, policy):
-        result = super().policy_cost(specs, policy)
-        if math.isnan(result.latency_ms):
-            bad = [s.name for s, c in zip(specs, result.layers) if math.isnan(c.latency_ms)]
-            raise TableError(f"target {self.name!r} covers 1..8 bits only; layers {bad} use other widths")
-        return result
+    def _cannot_cost(self, what: str) -> str:
+        return f"target {self.name!r} covers 1..8 bits only, not {what}"

@@ -9,7 +9,6 @@ search which widths are real.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -81,18 +80,8 @@ class TableTarget(CostModel):
             bound[pos] = bounds[wi, ai]
         return lat, en, bound
 
-    def cost(self, spec: LayerSpec, w_bits: int, a_bits: int):
-        result = super().cost(spec, w_bits, a_bits)
-        if math.isnan(result.latency_ms):
-            raise TableError(f"target {self.name!r} has no kernel for w_bits={w_bits}, a_bits={a_bits} (widths: {self.bits})")
-        return result
-
-    def policy_cost(self, specs, policy):
-        result = super().policy_cost(specs, policy)
-        if math.isnan(result.latency_ms):
-            bad = [s.name for s, c in zip(specs, result.layers) if math.isnan(c.latency_ms)]
-            raise TableError(f"target {self.name!r} has no kernel for the bits of layers {bad} (widths: {self.bits})")
-        return result
+    def _cannot_cost(self, what: str) -> str:
+        return f"target {self.name!r} has no kernel for {what} (widths: {self.bits})"
 
     def info(self) -> dict:
         data = super().info()
