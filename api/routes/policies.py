@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -14,6 +16,12 @@ from api.models import StoredPolicy
 from api.schemas import LayerOut, Page, PolicyDetail, PolicySummary
 
 router = APIRouter(prefix="/policies", tags=["policies"])
+
+# A stored policy never changes, so its exports (seconds to rebuild: model, calibration,
+# ONNX) are kept per (policy, format); the owner check runs before every cache read.
+EXPORT_CACHE_SIZE = 32
+_export_cache: OrderedDict = OrderedDict()
+_export_lock = threading.Lock()
 
 SORTABLE = ("created_at", "accuracy", "latency_ms", "energy_mj", "size_mb", "id")
 SortKey = Literal[tuple(SORTABLE) + tuple(f"-{s}" for s in SORTABLE)]  # type: ignore[valid-type]
@@ -100,10 +108,20 @@ def export_policy(
     row = get_owned_policy(session, key, policy_id)
     if format not in FORMATS:
         raise param_error(("query", "format"), f"unknown format {format!r}; known formats: {', '.join(FORMATS)}")
-    try:
-        artifact = build_export(row.document, format)
-    except ExportError as exc:
-        raise HTTPException(422, str(exc)) from None
+    key_ = (row.id, format)
+    with _export_lock:
+        artifact = _export_cache.get(key_)
+        if artifact is not None:
+            _export_cache.move_to_end(key_)
+    if artifact is None:
+        try:
+            artifact = build_export(row.document, format)
+        except ExportError as exc:
+            raise HTTPException(422, str(exc)) from None
+        with _export_lock:
+            _export_cache[key_] = artifact
+            while len(_export_cache) > EXPORT_CACHE_SIZE:
+                _export_cache.popitem(last=False)
     return Response(
         artifact.content,
         media_type=artifact.media_type,
