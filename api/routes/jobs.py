@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query
@@ -127,25 +127,33 @@ def cancel_job(job_id: JobId, key: KeyDep, session: SessionDep) -> JobOut:
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, summary="Stream a job's progress (SSE)")
-def job_events(
+async def job_events(
     job_id: JobId,
     key: KeyDep,
     db: DatabaseDep,
     session: SessionDep,
     interval: Annotated[float, Query(ge=0.1, le=10, description="Seconds between checks.")] = 0.5,
-) -> Iterator[ServerSentEvent]:
-    """Events: ``progress`` whenever the job's state or progress changes, then one ``done``."""
+) -> AsyncIterator[ServerSentEvent]:
+    """Events: ``progress`` whenever the job's state or progress changes, then one ``done``.
+
+    An async generator: an open stream waits on the event loop, not on one of the
+    threads that serve ordinary requests, so many watchers do not starve the API.
+    """
     get_owned_job(session, key, job_id)
     session.close()
-    last = None
-    while True:
+
+    def read() -> dict:
         with db.sessions() as s:
             job = s.get(Job, job_id)
-            payload = {"id": job.id, "state": job.state, "progress": job.progress}
+            return {"id": job.id, "state": job.state, "progress": job.progress}
+
+    last = None
+    while True:
+        payload = await asyncio.to_thread(read)
         if payload != last:
             yield ServerSentEvent(data=payload, event="progress")
             last = payload
         if payload["state"] in TERMINAL:
             yield ServerSentEvent(data=payload, event="done")
             return
-        time.sleep(interval)
+        await asyncio.sleep(interval)
