@@ -8,17 +8,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from hwsearch.cli.errors import err
+from hwsearch.cli.errors import fail as _fail
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 app = typer.Typer(help="Hardware targets and their latency/energy tables.", no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
 
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 def _specs(model: str):

@@ -11,15 +11,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from hwsearch.cli.errors import fail as _fail
 from rich.table import Table
 
 console = Console()
-err = Console(stderr=True)
 
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def robust_command(

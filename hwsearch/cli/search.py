@@ -8,16 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from hwsearch.cli.errors import err
+from hwsearch.cli.errors import fail as _fail
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 console = Console()
-err = Console(stderr=True)
 
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
