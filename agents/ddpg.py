@@ -7,7 +7,6 @@ from stable_baselines3 import DDPG
 from agents.rl import (
     HAQ_SIGMA,
     HAQ_SIGMA_DECAY,
-    EpisodeRewardBuffer,
     HaqExplorationMixin,
     SB3Agent,
     TruncatedNormalNoise,
@@ -53,25 +52,12 @@ class DDPGAgent(SB3Agent):
 
     def make(self, env, episodes: int, seed: int):
         warmup = default_warmup(episodes) if self.warmup_episodes is None else self.warmup_episodes
-        steps = env.steps_per_episode
         return self.algorithm(
             "MlpPolicy",
             env,
-            learning_rate=self.learning_rate or 1e-3,
-            buffer_size=max(2000, (episodes + 1) * steps),
-            learning_starts=warmup * steps,
-            batch_size=self.batch_size,
+            **self.off_policy_kwargs(env, episodes, seed, warmup, self.batch_size, self.gamma),
             tau=self.tau,
-            gamma=self.gamma,
-            train_freq=(1, "episode"),
-            gradient_steps=-1,
             action_noise=TruncatedNormalNoise(self.sigma, self.sigma_decay, warmup, seed),
-            replay_buffer_class=EpisodeRewardBuffer,
             replay_buffer_kwargs={"use_baseline": self.use_baseline},
-            policy_kwargs={"net_arch": self.net_arch or [128, 128]},
-            tensorboard_log=self.tensorboard_log,
-            verbose=self.verbose,
-            seed=seed,
-            device="cpu",
             **self.extra_kwargs(),
         )

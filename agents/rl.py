@@ -157,6 +157,28 @@ class SB3Agent(Agent):
     def make(self, env: MixedPrecisionEnv, episodes: int, seed: int):
         raise NotImplementedError
 
+    def off_policy_kwargs(
+        self, env: MixedPrecisionEnv, episodes: int, seed: int, warmup: int, batch_size: int, gamma: float
+    ) -> dict[str, Any]:
+        """What DDPG, TD3 and SAC share: HAQ's warm-up, learning after each episode (one
+        gradient step per transition), the episode-reward buffer, small CPU networks."""
+        steps = env.steps_per_episode
+        return {
+            "learning_rate": self.learning_rate or 1e-3,
+            "buffer_size": max(2000, (episodes + 1) * steps),
+            "learning_starts": warmup * steps,
+            "batch_size": batch_size,
+            "gamma": gamma,
+            "train_freq": (1, "episode"),
+            "gradient_steps": -1,
+            "replay_buffer_class": EpisodeRewardBuffer,
+            "policy_kwargs": {"net_arch": self.net_arch or [128, 128]},
+            "tensorboard_log": self.tensorboard_log,
+            "verbose": self.verbose,
+            "seed": seed,
+            "device": "cpu",
+        }
+
     def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
         import torch
 

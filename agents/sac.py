@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stable_baselines3 import SAC
 
-from agents.rl import EpisodeRewardBuffer, SB3Agent, default_warmup
+from agents.rl import SB3Agent, default_warmup
 
 
 class SACAgent(SB3Agent):
@@ -19,22 +19,9 @@ class SACAgent(SB3Agent):
 
     def make(self, env, episodes: int, seed: int):
         warmup = default_warmup(episodes) if self.warmup_episodes is None else self.warmup_episodes
-        steps = env.steps_per_episode
         return SAC(
             "MlpPolicy",
             env,
-            learning_rate=self.learning_rate or 1e-3,
-            buffer_size=max(2000, (episodes + 1) * steps),
-            learning_starts=warmup * steps,
-            batch_size=self.batch_size,
-            gamma=self.gamma,
-            train_freq=(1, "episode"),
-            gradient_steps=-1,
+            **self.off_policy_kwargs(env, episodes, seed, warmup, self.batch_size, self.gamma),
             ent_coef=self.ent_coef,
-            replay_buffer_class=EpisodeRewardBuffer,
-            policy_kwargs={"net_arch": self.net_arch or [128, 128]},
-            tensorboard_log=self.tensorboard_log,
-            verbose=self.verbose,
-            seed=seed,
-            device="cpu",
         )
