@@ -6,7 +6,7 @@ from stable_baselines3 import DDPG
 
 from agents.rl import (
     HAQ_SIGMA,
-    HAQ_SIGMA_DECAY,
+    DEFAULT_SIGMA_DECAY,
     HaqExplorationMixin,
     SB3Agent,
     TruncatedNormalNoise,
@@ -22,7 +22,7 @@ class DDPGAgent(SB3Agent):
     """HAQ: DDPG, random warm-up episodes, decaying truncated-normal noise, reward baseline.
 
     Options: ``warmup_episodes`` (default ``min(20, episodes // 5)``), ``sigma`` (0.5),
-    ``sigma_decay`` (0.99), ``batch_size`` (64), ``use_baseline`` (True), ``gamma`` (0),
+    ``sigma_decay`` (0.995; HAQ: 0.99), ``batch_size`` (64), ``use_baseline`` (True), ``gamma`` (0),
     ``tau`` (0.01), plus ``SB3Agent``'s; ``net_arch`` defaults to [128, 128] (HAQ: 300x300,
     which doubles the agent's share of a search's time for no gain we could measure).
     """
@@ -35,7 +35,7 @@ class DDPGAgent(SB3Agent):
         self,
         warmup_episodes: int | None = None,
         sigma: float = HAQ_SIGMA,
-        sigma_decay: float = HAQ_SIGMA_DECAY,
+        sigma_decay: float = DEFAULT_SIGMA_DECAY,
         batch_size: int = 64,
         use_baseline: bool = True,
         gamma: float = 0.0,

@@ -6,26 +6,31 @@ HAQ's recipe (Wang et al. 2019, section 3 and their reference code's defaults):
   (SB3's ``learning_starts``, counted in steps = episodes x steps per episode);
 - **exploration**: after warm-up the action is drawn from a normal distribution around
   the actor's output, *truncated* to the action range [0, 1], with sigma 0.5 decaying by
-  0.99 per episode (``TruncatedNormalNoise``; SB3's own noise is added then clipped, which
+  0.99 per episode in HAQ, 0.995 here (``DEFAULT_SIGMA_DECAY``: at 300 episodes HAQ's rate
+  leaves sigma at 0.03 and the search stops exploring; see docs/benchmarks.md) (``TruncatedNormalNoise``; SB3's own noise is added then clipped, which
   piles mass on the bounds, hence the ``_sample_action`` override below);
 - **episode reward, with a baseline**: HAQ stores every transition of an episode with the
   episode's final reward minus a moving-average baseline (``EpisodeRewardBuffer``). The
   critic then learns Q(s, a) = E[final reward | s, a], so ``gamma`` is 0 (no bootstrap).
 
 Off-policy agents learn after each episode (``train_freq=(1, "episode")``), one gradient
-step per transition collected. The whole search is one ``learn`` call; a callback stops
+step per transition collected (HAQ; ``updates_per_step`` scales it). Adam runs fused: the
+same update in one kernel, which matters because the networks are tiny and per-op
+overhead is most of an update's cost. The whole search is one ``learn`` call; a callback stops
 it when the runner sets ``ctx.stopped``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.stats import truncnorm
+from scipy.special import ndtr, ndtri
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.noise import ActionNoise
 
 from agents.base import Agent
@@ -34,7 +39,7 @@ from hwsearch.search.context import SearchContext
 
 HAQ_WARMUP_EPISODES = 20
 HAQ_SIGMA = 0.5
-HAQ_SIGMA_DECAY = 0.99
+DEFAULT_SIGMA_DECAY = 0.995  # HAQ: 0.99; see the module docstring
 HAQ_BASELINE_ALPHA = 0.5  # moving average: baseline += (1 - alpha) * (reward - baseline)
 
 
@@ -50,7 +55,7 @@ class TruncatedNormalNoise(ActionNoise):
     every episode after ``warmup_episodes``. Draws come from its own seeded generator.
     """
 
-    def __init__(self, sigma: float = HAQ_SIGMA, decay: float = HAQ_SIGMA_DECAY, warmup_episodes: int = 0, seed: int = 0):
+    def __init__(self, sigma: float = HAQ_SIGMA, decay: float = DEFAULT_SIGMA_DECAY, warmup_episodes: int = 0, seed: int = 0):
         super().__init__()
         self.sigma = float(sigma)
         self.decay = float(decay)
@@ -63,8 +68,10 @@ class TruncatedNormalNoise(ActionNoise):
         scale = self.sigma * (high - low)
         if np.all(scale <= 0):
             return np.clip(action, low, high)
-        a, b = (low - action) / scale, (high - action) / scale
-        return truncnorm.rvs(a, b, loc=action, scale=scale, random_state=self.rng)
+        # inverse CDF on [Phi(a), Phi(b)]: exact, and ~50x cheaper than scipy's truncnorm.rvs
+        # (the action lies inside the bounds, so the interval always holds the mode: no tail loss)
+        a, b = ndtr((low - action) / scale), ndtr((high - action) / scale)
+        return action + scale * ndtri(a + (b - a) * self.rng.random(np.shape(action)))
 
     def __call__(self) -> np.ndarray:  # only used if an algorithm adds noise itself
         return np.zeros(1, dtype=np.float32)
@@ -132,7 +139,8 @@ class SB3Agent(Agent):
 
     Options (all agents): ``net_arch`` (hidden sizes), ``learning_rate``, ``decisions``
     ("separate"/"joint"), ``tensorboard_log`` (folder; used only if tensorboard is
-    installed), ``verbose``. Subclasses add theirs and build the algorithm in ``make``.
+    installed), ``verbose``; off-policy agents also ``updates_per_step`` (gradient steps
+    per transition, 1.0 as in HAQ). Subclasses add theirs and build the algorithm in ``make``.
     """
 
     action: ClassVar[str] = "box"
@@ -144,9 +152,13 @@ class SB3Agent(Agent):
         decisions: str = "separate",
         tensorboard_log: str | None = None,
         verbose: int = 0,
+        updates_per_step: float = 1.0,
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        if updates_per_step <= 0:
+            raise ValueError(f"updates_per_step must be > 0, got {updates_per_step}")
+        self.updates_per_step = float(updates_per_step)
         self.net_arch = net_arch
         self.learning_rate = learning_rate
         self.decisions = decisions
@@ -170,9 +182,9 @@ class SB3Agent(Agent):
             "batch_size": batch_size,
             "gamma": gamma,
             "train_freq": (1, "episode"),
-            "gradient_steps": -1,
+            "gradient_steps": max(1, round(self.updates_per_step * steps)),
             "replay_buffer_class": EpisodeRewardBuffer,
-            "policy_kwargs": {"net_arch": self.net_arch or [128, 128]},
+            "policy_kwargs": {"net_arch": self.net_arch or [128, 128], "optimizer_kwargs": {"fused": True}},
             "tensorboard_log": self.tensorboard_log,
             "verbose": self.verbose,
             "seed": seed,
@@ -191,6 +203,8 @@ class SB3Agent(Agent):
         ctx.eval_threads = threads
         torch.set_num_threads(1)
         self.model = self.make(env, episodes, seed)
+        if self.tensorboard_log is None:  # SB3's default logger leaves an empty /tmp/SB3-<date> folder per search
+            self.model.set_logger(Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if self.verbose else []))
         try:
             # a generous step limit: the callback stops at the episode budget (PPO collects
             # whole rollouts, so it may need more steps than episodes x steps per episode)

@@ -170,7 +170,10 @@ def test_each_baseline_returns_a_feasible_policy(ctx, name):
 
 
 @pytest.mark.parametrize("name", ["ddpg", "td3", "sac", "ppo"])
-def test_rl_agents_run_feasible_episodes(ctx, name):
+def test_rl_agents_run_feasible_episodes(ctx, name, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where SB3's default logger would make a folder
     seen = []
     result = run_search(spec(agent=name, episodes=5), progress=seen.append, agent_options={"net_arch": [32, 32]})
     assert [p.episode for p in seen] == [1, 2, 3, 4, 5]
@@ -178,6 +181,34 @@ def test_rl_agents_run_feasible_episodes(ctx, name):
     assert len(result.history) == 5
     for record in result.history:
         assert _objective(ctx, record) <= result.budget * (1 + 1e-9)
+    assert list(tmp_path.iterdir()) == []  # no empty SB3-<date> folder left behind per search
+
+
+@pytest.mark.parametrize(("action", "sigma"), [(0.9, 0.5), (-0.3, 0.1), (0.0, 0.02)])
+def test_truncated_normal_noise_is_the_truncated_normal(action, sigma):
+    from scipy.stats import truncnorm
+
+    from agents.rl import TruncatedNormalNoise
+
+    noise = TruncatedNormalNoise(sigma, seed=0)
+    low, high = -np.ones(20_000), np.ones(20_000)
+    draws = noise.perturb(np.full(20_000, action), low, high)
+    assert draws.min() >= -1 and draws.max() <= 1
+    scale = sigma * 2  # sigma is in units of the action range
+    a, b = (low[0] - action) / scale, (high[0] - action) / scale
+    want_mean, want_sd = truncnorm.mean(a, b, loc=action, scale=scale), truncnorm.std(a, b, loc=action, scale=scale)
+    assert draws.mean() == pytest.approx(want_mean, abs=4 * want_sd / np.sqrt(draws.size))
+    assert draws.std() == pytest.approx(want_sd, rel=0.03)
+
+
+def test_off_policy_updates_per_step():
+    from agents import get_agent
+
+    env = MixedPrecisionEnv(SearchContext(spec(agent="ddpg", episodes=3)))
+    for share, steps in ((1.0, env.steps_per_episode), (0.5, round(0.5 * env.steps_per_episode))):
+        assert get_agent("ddpg", updates_per_step=share).make(env, 3, 0).gradient_steps == steps
+    with pytest.raises(SpecError, match="updates_per_step must be > 0"):
+        run_search(spec(agent="ddpg", episodes=3), agent_options={"updates_per_step": 0})
 
 
 def test_registry_lists_every_agent():
