@@ -118,7 +118,11 @@ def execute_job(db: Database, settings: Settings, job_id: int | None = None) -> 
         with db.session() as session:
             job = session.get(Job, job_id)
             for kind, evaluated in [("best", result.best)] + [("pareto", p) for p in result.pareto]:
-                doc = policy_document(dataclasses.replace(result, best=evaluated), costing.specs, costing.target)
+                # the final fine-tune (and its weights) belongs to the best policy only
+                as_result = result
+                if kind != "best":
+                    as_result = dataclasses.replace(result, best=evaluated, finetune=None, finetuned_weights=None)
+                doc = policy_document(as_result, costing.specs, costing.target)
                 doc["spec"] = spec  # as the user gave it (e.g. upload:ID, not a server path)
                 doc["target"] = spec["target"]
                 session.add(
@@ -134,6 +138,7 @@ def execute_job(db: Database, settings: Settings, job_id: int | None = None) -> 
                         energy_mj=_finite(evaluated.energy_mj),
                         size_mb=evaluated.size_mb,
                         document=doc,
+                        finetuned_weights=as_result.finetuned_weights,
                     )
                 )
             full = result.to_dict()

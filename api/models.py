@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -88,6 +88,9 @@ class StoredPolicy(Base):
     size_mb: Mapped[float] = mapped_column(Float)
     # the hwsearch.policy/v1 document; deferred: listings never load it
     document: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
+    # the best policy's fine-tuned float weights (safetensors), when the search fine-tuned
+    # it: the model-based exports use them (see hwsearch.finetuned_weights)
+    finetuned_weights: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

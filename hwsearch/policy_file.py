@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hwsearch.finetuned_weights import sidecar_path, weights_record
 from hwsearch.graph import LayerSpec, layer_names
 from hwsearch.policy import Policy
 
@@ -94,6 +95,8 @@ def policy_document(result, specs: list[LayerSpec], cost_model) -> dict[str, Any
     }
     if result.finetune is not None:
         doc["finetune"] = result.finetune.to_dict()
+        if result.finetuned_weights is not None:  # where they are stored is the writer's business
+            doc["finetune"]["weights"] = weights_record(result.finetuned_weights)
     robustness = getattr(result, "robustness", None)
     if robustness is not None and result.best.robust_accuracy is not None:
         doc["robustness"] = {
@@ -104,11 +107,20 @@ def policy_document(result, specs: list[LayerSpec], cost_model) -> dict[str, Any
     return doc
 
 
-def write_policy_file(path: str | Path, doc: dict[str, Any]) -> Path:
-    """Validate ``doc`` and write it as indented JSON (strict: no NaN)."""
+def write_policy_file(path: str | Path, doc: dict[str, Any], finetuned_weights: bytes | None = None) -> Path:
+    """Validate ``doc`` and write it as indented JSON (strict: no NaN).
+
+    ``finetuned_weights`` (a search's ``finetuned_weights``) go first, beside the policy
+    (``sidecar_path``), and ``doc``'s ``finetune.weights.file`` names them, so a policy
+    file never refers to weights that were not written.
+    """
     validate_policy_document(doc)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if finetuned_weights is not None:
+        sidecar = sidecar_path(path)
+        sidecar.write_bytes(finetuned_weights)
+        doc["finetune"]["weights"] = weights_record(finetuned_weights, sidecar.name)
     path.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return path
 

@@ -68,6 +68,25 @@ def test_submit_run_policy_export(alice, finished_job):
     assert export.json()["schema"] == "hwsearch.policy/v1"
 
 
+def test_fine_tuned_job_exports_its_fine_tuned_weights(alice):
+    from hwsearch.evaluate import accuracy
+    from hwsearch.export import rebuild_quantized_model
+    from hwsearch.zoo import build_model, model_dataset
+
+    job = alice.post("/jobs", json={**SHORT_JOB, "budget": {"relative": 0.25}, "agent": "uniform", "episodes": 2, "finetune_steps": 40})
+    assert job.status_code == 201, job.text
+    done = wait_for(alice, job.json()["id"], ("succeeded",))
+    best = alice.get(f"/policies/{done['best_policy_id']}").json()["document"]
+    record = best["finetune"]["weights"]
+    assert record["file"] is None and len(record["sha256"]) == 64  # kept in the store, not in a file
+    for item in alice.get("/policies", params={"job": done["id"], "kind": "pareto"}).json()["items"]:
+        assert "finetune" not in alice.get(f"/policies/{item['id']}").json()["document"]  # the fine-tune was the best's
+    exported = alice.get(f"/policies/{done['best_policy_id']}/export", params={"format": "weights"})
+    assert exported.status_code == 200, exported.text
+    rebuilt = rebuild_quantized_model(build_model("digits-cnn"), best, exported.content)
+    assert accuracy(rebuilt, model_dataset("digits-cnn").val) == pytest.approx(best["finetune"]["accuracy_after"], abs=1e-9)
+
+
 def test_export_unknown_format_lists_known(alice, finished_job):
     response = alice.get(f"/policies/{finished_job['best_policy_id']}/export", params={"format": "tflite"})
     assert response.status_code == 422

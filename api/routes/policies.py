@@ -102,7 +102,7 @@ def export_policy(
     session: SessionDep,
     format: Annotated[str, Query(max_length=32, description="policy, onnx, encodings, weights or csv.")] = "policy",
 ) -> Response:
-    from hwsearch.export import FORMATS, ExportError
+    from hwsearch.export import FORMATS, MODEL_FORMATS, ExportError
     from hwsearch.export import export_policy as build_export
 
     row = get_owned_policy(session, key, policy_id)
@@ -115,7 +115,8 @@ def export_policy(
             _export_cache.move_to_end(key_)
     if artifact is None:
         try:
-            artifact = build_export(row.document, format)
+            weights = row.finetuned_weights if format in MODEL_FORMATS else None
+            artifact = build_export(row.document, format, finetuned_weights=weights)
         except ExportError as exc:
             raise HTTPException(422, str(exc)) from None
         with _export_lock:

@@ -25,7 +25,8 @@ def export_command(
 ) -> None:
     """Export a policy as a config a deployment toolchain can consume."""
     from hwsearch.data import DataError
-    from hwsearch.export import FORMATS, ExportError, export_policy
+    from hwsearch.export import FORMATS, MODEL_FORMATS, ExportError, export_policy
+    from hwsearch.finetuned_weights import read_sidecar
 
     if fmt not in FORMATS:
         _fail(f"unknown export format {fmt!r}; known formats: {', '.join(FORMATS)}")
@@ -36,7 +37,7 @@ def export_command(
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         _fail(f"{policy_file} is not JSON: {exc}")
     try:
-        artifact = export_policy(doc, fmt)
+        artifact = export_policy(doc, fmt, finetuned_weights=read_sidecar(policy_file, doc) if fmt in MODEL_FORMATS else None)
     except (ExportError, DataError, ValueError) as exc:
         _fail(str(exc))
     target = out or Path(artifact.filename)

@@ -35,7 +35,8 @@ def robust_command(
     from hwsearch.data import DataError, load_dataset
     from hwsearch.evaluate import accuracy
     from hwsearch.export.base import ExportError
-    from hwsearch.export.calibrated import calibrate
+    from hwsearch.export.calibrated import build_float_model, calibrate
+    from hwsearch.finetuned_weights import read_sidecar
     from hwsearch.policy_file import PolicyFileError, read_policy_file, validate_policy_document, write_policy_file
     from hwsearch.robust import Attack, adversarial_split, error_amplification, spectral_norms
     from hwsearch.zoo import ModelError, model_dataset
@@ -47,13 +48,15 @@ def robust_command(
         for e in eps_list:
             Attack("pgd", e)
         doc, _ = read_policy_file(policy_file)
-        cal = calibrate(doc)
+        weights = read_sidecar(policy_file, doc)  # a fine-tuned policy is attacked with its fine-tuned weights
+        cal = calibrate(doc, build_float_model(doc, weights) if weights else None)
+        float_model = cal.model if weights is None else build_float_model(doc)
         data = (doc.get("spec") or {}).get("data")
         dataset = load_dataset(data) if data else model_dataset(doc["model"])
     except (PolicyFileError, ExportError, ModelError, DataError, ValueError) as exc:
         _fail(str(exc))
     subset = dataset.split(split).head(samples)
-    models = {"policy": cal.qmodel} | ({"float": cal.model} if compare_float else {})
+    models = {"policy": cal.qmodel} | ({"float": float_model} if compare_float else {})
     results: dict = {"samples": len(subset), "split": split, "eps": eps_list, "pgd_steps": steps, "models": {}}
     curves = {}
     for label, model in models.items():

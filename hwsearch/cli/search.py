@@ -128,7 +128,7 @@ def search_command(
 
         costing = build_costing(spec)
         doc = policy_document(result, costing.specs, get_target(spec.target))
-        write_policy_file(out, doc)
+        write_policy_file(out, doc, result.finetuned_weights)
     except (SpecError, CheckpointError, ModelError, DataError, TableError, PolicyFileError, ValueError, OSError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -174,4 +174,5 @@ def _summary(result, doc: dict, out: Path) -> None:
             f"(clean {100 * r['clean_accuracy']:.2f}%, float {100 * r['float_accuracy']:.2f}%); "
             f"{r['evaluations']} policies attacked in {r['seconds']:.1f} s"
         )
-    console.print(f"wrote {out}")
+    weights = (doc.get("finetune") or {}).get("weights")
+    console.print(f"wrote {out}" + (f" and its fine-tuned weights {out.with_name(weights['file'])}" if weights else ""))

@@ -18,6 +18,7 @@ MODEL_FORMATS = ("onnx", "encodings", "weights")  # need the model and calibrati
 
 __all__ = [
     "FORMATS",
+    "MODEL_FORMATS",
     "Export",
     "ExportError",
     "RebuiltQuantizedModel",
@@ -29,7 +30,11 @@ __all__ = [
 
 
 def export_policy(
-    doc: dict, fmt: str, model: nn.Module | None = None, calib_x: torch.Tensor | None = None
+    doc: dict,
+    fmt: str,
+    model: nn.Module | None = None,
+    calib_x: torch.Tensor | None = None,
+    finetuned_weights: bytes | None = None,
 ) -> Export:
     """Export policy document ``doc`` in format ``fmt`` (one of ``FORMATS``).
 
@@ -37,6 +42,8 @@ def export_policy(
     ``weights`` need the float model and calibration inputs: by default the document's
     model (zoo name, or ``module:factory`` with ``spec.weights``) and the calibration split
     of its data set, quantized exactly as the search's ``SearchContext`` simulated it.
+    A fine-tuned policy (``finetune.weights``) needs its ``finetuned_weights`` (bytes):
+    exporting the original weights instead would silently lose what the fine-tune bought.
     Raises ``ExportError`` (a ValueError) with a message for the user.
     """
     media_type, _ = check_format(fmt)
@@ -54,8 +61,12 @@ def export_policy(
 
         return Export(export_csv(doc), media_type, filename)
 
-    from hwsearch.export.calibrated import calibrate, calibration_inputs
+    from hwsearch.export.calibrated import build_float_model, calibrate, calibration_inputs, records_finetuned_weights
 
+    if model is None and (finetuned_weights is not None or records_finetuned_weights(doc)):
+        if finetuned_weights is None:
+            raise ExportError("finetune.weights: this policy was fine-tuned; its weights file is needed to export it")
+        model = build_float_model(doc, finetuned_weights)
     if calib_x is None:
         calib_x = calibration_inputs(doc)
     cal = calibrate(doc, model, calib_x)

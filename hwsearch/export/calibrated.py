@@ -54,14 +54,23 @@ def _spec(doc: dict) -> dict:
     return spec if isinstance(spec, dict) else {}
 
 
-def build_float_model(doc: dict) -> nn.Module:
-    """The float model named by the document (zoo name, or module:factory + spec.weights)."""
+def build_float_model(doc: dict, finetuned_weights: bytes | None = None) -> nn.Module:
+    """The float model named by the document (zoo name, or module:factory + spec.weights),
+    with the policy's fine-tuned weights loaded over it when given (checked against the
+    SHA-256 in ``finetune.weights``)."""
+    from hwsearch.finetuned_weights import WeightsError, check, load_into
     from hwsearch.zoo import ModelError, build_model
 
     try:
-        return build_model(doc["model"], weights=_spec(doc).get("weights"))
-    except ModelError as exc:
-        raise ExportError(f"model: {exc}") from None
+        model = build_model(doc["model"], weights=_spec(doc).get("weights"))
+        return model if finetuned_weights is None else load_into(model, check(finetuned_weights, doc))
+    except (ModelError, WeightsError) as exc:
+        raise ExportError(f"model: {exc}" if isinstance(exc, ModelError) else str(exc)) from None
+
+
+def records_finetuned_weights(doc: dict) -> bool:
+    """Whether the policy was fine-tuned and its weights kept (exports must use them)."""
+    return bool((doc.get("finetune") or {}).get("weights"))
 
 
 def calibration_inputs(doc: dict) -> torch.Tensor:

@@ -7,7 +7,10 @@ Tensors per quantized layer ``L`` (all ``L``'s bits are in the file's metadata):
 * ``L.weight_scale`` (float32, [out_channels]): so the weight is ``weight_int * scale``;
 * ``L.weight_clip_ratio`` (float32, [out_channels]): clip / max-abs, for fine-tuning;
 * ``L.input_scale`` (float64, scalar): the input activation's step, zero point 0 (float64
-  because the simulation keeps it as a Python float: float32 would move rounding edges).
+  because the simulation keeps it as a Python float: float32 would move rounding edges);
+* ``float.<key>``: every other tensor of the model's state (biases, BatchNorm, layers left
+  in float), so a fine-tuned policy's file carries its fine-tuned values; the rebuild
+  loads them over the given model.
 
 Metadata (strings): ``format`` = ``hwsearch.weights/v1``, ``model``, ``target`` and
 ``layers`` = JSON ``{L: {weight_bits, activation_bits, activation_signed}}``.
@@ -49,6 +52,10 @@ def export_weights(cal: Calibrated, doc: dict) -> bytes:
             "activation_bits": lq.activation_bits,
             "activation_signed": None if lq.activation is None else lq.activation.signed,
         }
+    quantized = {f"{name}.weight" for name, lq in cal.layers.items() if lq.weight is not None}
+    for key, value in cal.model.state_dict().items():
+        if key not in quantized:
+            tensors[f"float.{key}"] = value.detach().clone().contiguous()  # cloned: a reused module's keys share storage
     metadata = {
         "format": FORMAT,
         "model": str(doc.get("model", "")),
@@ -120,6 +127,15 @@ def rebuild_quantized_model(
         raise ExportError(f"weights file: format is {metadata.get('format')!r}, expected {FORMAT!r}")
     file_layers = json.loads(metadata["layers"])
     model = copy.deepcopy(float_model).eval()
+    rest = {k.removeprefix("float."): v for k, v in tensors.items() if k.startswith("float.")}
+    if rest:
+        unknown = sorted(set(rest) - set(model.state_dict()))
+        if unknown:
+            raise ExportError(f"weights file: tensors {unknown[:3]} are not in the model; is it the policy's model?")
+        try:
+            model.load_state_dict(rest, strict=False)
+        except RuntimeError as exc:
+            raise ExportError(f"weights file: {str(exc).splitlines()[0]}") from None
     layers = _wrap(model)
     policy.check_layers(layers)
     for name, layer in layers.items():

@@ -134,5 +134,20 @@ class QuantizedModel(nn.Module):
         self._weight_cache.clear()
         self.set_policy(self._policy)
 
+    def float_state_dict(self) -> dict[str, torch.Tensor]:
+        """The wrapped model's float weights under the original model's keys (each
+        ``QuantLayer`` adds a ``.layer`` level), so fine-tuned weights load into a fresh
+        copy of the float model. Tensors are cloned: a reused module's two keys stay two."""
+        wrapped = [p for p, m in self.model.named_modules(remove_duplicate=False) if isinstance(m, QuantLayer)]
+        out = {}
+        for key, value in self.model.state_dict().items():
+            for path in wrapped:
+                head = f"{path}.layer." if path else "layer."
+                if key.startswith(head):
+                    key = (f"{path}." if path else "") + key[len(head):]
+                    break
+            out[key] = value.detach().clone().contiguous()
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -44,7 +44,8 @@ class RobustEvaluator:
     def every_episode(self) -> bool:
         return self.weight > 0
 
-    def _measure(self, model) -> tuple[float, float]:
+    def measure_model(self, model) -> tuple[float, float]:
+        """(robust accuracy, clean accuracy) of any model on the attacked subset (not cached)."""
         from hwsearch.evaluate import accuracy
         from hwsearch.robust.attacks import robust_accuracy
 
@@ -65,7 +66,7 @@ class RobustEvaluator:
         hit = self.cache.get(policy)
         if hit is None:
             self.ctx.qmodel.set_policy(policy)
-            hit = self.cache[policy] = self._measure(self.ctx.qmodel)
+            hit = self.cache[policy] = self.measure_model(self.ctx.qmodel)
             if self.best_seen is None or hit[0] > self.best_seen[0]:
                 self.best_seen = (hit[0], policy)
         return hit
@@ -75,7 +76,7 @@ class RobustEvaluator:
 
     def float_accuracy(self) -> tuple[float, float]:
         if self._float is None:
-            self._float = self._measure(self.ctx.model)
+            self._float = self.measure_model(self.ctx.model)
         return self._float
 
     def reward_term(self, robust: float) -> float:

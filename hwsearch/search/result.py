@@ -143,6 +143,9 @@ class SearchResult:
     unit: str = ""
     eval_seconds: float = 0.0  # time spent measuring accuracy (this process)
     robustness: dict[str, Any] | None = None  # attack settings, float robust accuracy, cost (spec.robust)
+    # the best policy's fine-tuned float weights (safetensors bytes; not in to_dict: they
+    # go beside the policy file or into the store, see hwsearch.finetuned_weights)
+    finetuned_weights: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

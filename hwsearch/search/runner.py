@@ -239,9 +239,9 @@ def run_search(
         session.cancelled = True
         c = ctx.int8
         session.best = EvaluatedPolicy(int8, int8_acc, c.latency_ms, c.energy_mj, c.size_mb, None)
-    finetune = None
+    finetune, finetuned_weights = None, None
     if spec.finetune_steps > 0 and not session.cancelled:
-        finetune = _finetune(ctx, session.best, spec)
+        finetune, finetuned_weights = _finetune(ctx, session.best, spec)
     points = []
     episode_of: dict[Policy, int] = {}
     for rec in session.history:
@@ -268,6 +268,7 @@ def run_search(
         wall_time_s=session.elapsed(),
         cancelled=session.cancelled,
         finetune=finetune,
+        finetuned_weights=finetuned_weights,
         budget=ctx.budget,
         unit=ctx.unit,
         eval_seconds=ctx.stats.eval_seconds,
@@ -275,9 +276,17 @@ def run_search(
     )
 
 
-def _finetune(ctx: SearchContext, best: EvaluatedPolicy, spec: SearchSpec) -> FinetuneResult:
-    """Quantization-aware fine-tune of the best policy on a fresh quantized copy."""
+def _finetune(ctx: SearchContext, best: EvaluatedPolicy, spec: SearchSpec) -> tuple[FinetuneResult, bytes]:
+    """Quantization-aware fine-tune of the best policy on a fresh quantized copy.
+
+    The accuracy after is measured the way an export will rebuild the model: the
+    fine-tuned float weights in a new ``QuantizedModel`` (quantizers recalibrated on them),
+    so the reported number is the deployed one. Returns the result and the weights.
+    """
+    import copy
+
     from hwsearch.evaluate import accuracy, finetune
+    from hwsearch.finetuned_weights import weights_bytes
     from hwsearch.quant import QuantizedModel
 
     qmodel = QuantizedModel(ctx.model, ctx.dataset.calib.x)
@@ -290,10 +299,15 @@ def _finetune(ctx: SearchContext, best: EvaluatedPolicy, spec: SearchSpec) -> Fi
 
         extra_loss = lipschitz_loss(robust.beta)
     finetune(qmodel, ctx.dataset.train, steps=spec.finetune_steps, seed=spec.seed, extra_loss=extra_loss)
-    after = accuracy(qmodel, ctx.eval_split)
+    state = qmodel.float_state_dict()
+    tuned = copy.deepcopy(ctx.model)
+    tuned.load_state_dict(state)
+    deployed = QuantizedModel(tuned, ctx.dataset.calib.x).set_policy(best.policy)
+    after = accuracy(deployed, ctx.eval_split)
+    data = weights_bytes(state)
     if ctx.robust is None:
-        return FinetuneResult(best.accuracy, after, spec.finetune_steps)
+        return FinetuneResult(best.accuracy, after, spec.finetune_steps), data
     return FinetuneResult(
         best.accuracy, after, spec.finetune_steps, defensive, robust.beta if defensive else None,
-        ctx.robust.accuracy(best.policy), ctx.robust._measure(qmodel)[0],
-    )
+        ctx.robust.accuracy(best.policy), ctx.robust.measure_model(deployed)[0],
+    ), data
