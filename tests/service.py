@@ -50,6 +50,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}/api/v1"
 
     def start(self) -> Server:
+        from hwsearch.zoo import build_model
+
+        build_model("digits-cnn")  # the tests' jobs use it: train (once) here, not inside a job's time limit
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hwsearch", "serve", "--port", str(self.port), "--workers", str(self.workers)],
             env=self.env,

@@ -306,6 +306,35 @@ def test_phone_layout(browser, base, key, state):
     assert not tab.errors, tab.errors
 
 
+def test_policy_page_shows_robust_accuracy_and_fine_tune(desktop, api, base):
+    """A search with a robust block and a defensive fine-tune: the policy page's cards show
+    what the API stored; a policy without them has no such cards."""
+    body = {
+        **SHORT_JOB, "budget": {"relative": 0.5}, "episodes": 3, "finetune_steps": 10,
+        "robust": {"attack": "pgd", "eps": 0.1, "steps": 2, "samples": 64, "defensive": True},
+    }
+    job_id = api.post("/jobs", json=body).json()["id"]
+    page = desktop.page
+    page.goto(f"{base}/jobs/{job_id}")
+    page.wait_for_selector("#job-state.succeeded", timeout=TIMEOUT_MS)
+    assert "PGD ε=0.1, 2 steps on 64 images" in page.text_content("#job-spec")
+    policy_id = api.get(f"/jobs/{job_id}").json()["best_policy_id"]
+    robustness = api.get(f"/policies/{policy_id}").json()["document"]["robustness"]
+    page.goto(f"{base}/policies/{policy_id}")
+    page.wait_for_selector("#robust-stat")
+    assert page.text_content("#robust-stat .value") == f"{100 * robustness['accuracy']:.1f}%"
+    assert page.text_content("#robust-stat .vs").startswith("PGD ε=0.1 on 64 images")
+    finetune = api.get(f"/policies/{policy_id}").json()["document"]["finetune"]
+    assert page.text_content("#finetune-stat .label") == "Defensive fine-tune"
+    assert page.text_content("#finetune-stat .value") == f"{100 * finetune['accuracy_after']:.1f}%"
+    assert "exports use the fine-tuned weights" in page.text_content("#finetune-stat .vs")
+    desktop.shot("11-policy-robust-desktop")
+    plain = api.get("/policies", params={"job": 1}).json()["items"][0]["id"]  # the first job had no robust block
+    page.goto(f"{base}/policies/{plain}")
+    page.wait_for_selector("#chart-bits rect.bar-w")
+    assert page.locator("#robust-stat").count() == 0 and page.locator("#finetune-stat").count() == 0
+
+
 def test_pages_without_a_key_hold_no_data(base):
     page = httpx.get(f"{base}/jobs/1")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]

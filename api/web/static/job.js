@@ -31,6 +31,14 @@
       ["Bits", `${s.min_bits ?? 2}..${s.max_bits ?? 8}`], ["Eval samples", s.eval_samples ?? "all"],
       ["Submitted", HW.when(job.created_at)], ["Finished", HW.when(job.finished_at)],
     ];
+    const r = s.robust;  // adversarial robustness asked of the search
+    if (r) {
+      const asks = [`${r.attack.toUpperCase()} ε=${r.eps}` + (r.attack === "pgd" ? `, ${r.steps} steps` : "") + ` on ${r.samples} images`];
+      if (r.min_accuracy != null) asks.push(`at least ${HW.pct(r.min_accuracy)}`);
+      if (r.weight > 0) asks.push(`reward weight ${r.weight}`);
+      if (r.defensive) asks.push(`defensive fine-tune (β=${r.beta})`);
+      pairs.splice(pairs.length - 2, 0, ["Robustness", asks.join(" · ")]);
+    }
     kv(document.getElementById("job-spec"), pairs);
   }
 

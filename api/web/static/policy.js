@@ -21,6 +21,15 @@
       stat("Latency", HW.ms(p.latency_ms), `${ratio(p.latency_ms, b8.latency_ms)} uniform 8-bit`),
       stat("Energy", HW.mj(p.energy_mj), `${ratio(p.energy_mj, b8.energy_mj)} uniform 8-bit`),
       stat("Size", HW.mb(p.size_mb), `${ratio(p.size_mb, b8.size_mb)} uniform 8-bit`));
+    const ft = (p.document || {}).finetune;  // the search's final fine-tune of this policy
+    if (ft) {
+      const card = stat(ft.defensive ? "Defensive fine-tune" : "Fine-tuned accuracy", HW.pct(ft.accuracy_after),
+        `before: ${HW.pct(ft.accuracy_before)} · ${ft.steps} steps` + (ft.defensive ? ` · β=${ft.beta}` : "")
+        + (ft.robust_accuracy_after != null ? ` · robust ${HW.pct(ft.robust_accuracy_before)} → ${HW.pct(ft.robust_accuracy_after)}` : "")
+        + (ft.weights ? " · exports use the fine-tuned weights" : ""));
+      card.id = "finetune-stat";
+      document.getElementById("policy-cards").append(card);
+    }
     const rob = (p.document || {}).robustness;  // adversarial robustness, when the search measured it
     if (rob) {
       const card = stat("Robust accuracy", HW.pct(rob.accuracy),
