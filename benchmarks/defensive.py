@@ -10,7 +10,13 @@ curve and the layers' spectral norms, and what each piece cost. Results go to
 benchmarks/results/defensive.json after every configuration (a rerun skips what is
 there); ``--report`` writes the table and plot for docs/robustness.md.
 
+A results file holds one protocol (images, eps, PGD steps, fine-tune steps and lr): a run
+with other settings is refused unless it writes to another file (``--results``). Rows are
+keyed by (model, seed, kind, bits, beta), so ``--beta`` adds a sweep of the penalty's
+strength beside the main table (``--report`` lists it separately).
+
     python benchmarks/defensive.py --model fashion-cnn --seeds 0 1 2
+    python benchmarks/defensive.py --bits 4 --seeds 0 1 2 --beta 1e-4   # a beta sweep point
     python benchmarks/defensive.py --report
 """
 
@@ -38,23 +44,36 @@ PLOT = ROOT / "docs" / "robustness_defensive.png"
 AMP_PLOT = ROOT / "docs" / "robustness_amplification.png"
 
 
-def _load() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+PROTOCOL = ("samples", "eps", "pgd_steps", "finetune_steps", "lr", "split")
 
 
-def _save(doc: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {"runs": []}
+
+
+def _save(doc: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def _beta(row: dict, settings: dict) -> float:
+    """A row's penalty strength (vanilla: 0; rows from before the sweep: the file's beta)."""
+    return 0.0 if row["kind"] == "vanilla" else row.get("beta", settings["beta"])
 
 
 def run(args) -> None:
-    doc = _load()
-    doc["settings"] = {
+    doc = _load(args.results)
+    settings = {
         "samples": args.samples, "eps": args.eps, "pgd_steps": args.pgd_steps, "finetune_steps": args.steps,
-        "lr": args.lr, "beta": args.beta, "bits": args.bits, "split": "test",
+        "lr": args.lr, "split": "test", "beta": DEFAULT_BETA,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()},
     }
-    done = {(r["model"], r["seed"], r["kind"], r["bits"]) for r in doc["runs"]}
+    old = doc.get("settings")
+    if old and any(old.get(k) != settings[k] for k in PROTOCOL):
+        differ = ", ".join(f"{k} {old.get(k)} -> {settings[k]}" for k in PROTOCOL if old.get(k) != settings[k])
+        raise SystemExit(f"{args.results} holds another protocol ({differ}); pass --results NEW.json")
+    doc["settings"] = {**settings, "bits": sorted(set(old.get("bits", [])) | set(args.bits), reverse=True) if old else args.bits}
+    done = {(r["model"], r["seed"], r["kind"], r["bits"], _beta(r, doc["settings"])) for r in doc["runs"]}
     model = build_model(args.model)
     data = model_dataset(args.model)
     subset = data.test.head(args.samples)
@@ -62,21 +81,22 @@ def run(args) -> None:
         transfer: dict[float, Split] = {}
         for bits in args.bits:  # float first: its vanilla model is the transfer source
             for kind in ("vanilla", "defensive"):
-                key = (args.model, seed, kind, bits)
+                beta = args.beta if kind == "defensive" else 0.0
+                key = (args.model, seed, kind, bits, beta)
                 if key in done and not (kind == "vanilla" and bits == FLOAT_BITS):
                     continue
                 torch.manual_seed(seed)
                 q = QuantizedModel(model, data.calib.x)
                 q.set_policy(Policy.uniform(q.layer_names, bits))
                 t0 = time.perf_counter()
-                defensive_finetune(q, data.train, beta=args.beta if kind == "defensive" else 0.0, steps=args.steps, lr=args.lr, seed=seed)
+                defensive_finetune(q, data.train, beta=beta, steps=args.steps, lr=args.lr, seed=seed)
                 ft_s = time.perf_counter() - t0
                 if kind == "vanilla" and bits == FLOAT_BITS:  # the transfer source (recomputed on resume)
                     for eps in args.eps:
                         transfer[eps] = adversarial_split(q, subset, Attack("pgd", eps, args.pgd_steps, seed=seed))
                     if key in done:
                         continue
-                row = {"model": args.model, "seed": seed, "kind": kind, "bits": bits, "finetune_s": ft_s}
+                row = {"model": args.model, "seed": seed, "kind": kind, "bits": bits, "beta": beta, "finetune_s": ft_s}
                 t0 = time.perf_counter()
                 row["clean"] = accuracy(q, subset)
                 row["clean_s"] = time.perf_counter() - t0
@@ -92,8 +112,8 @@ def run(args) -> None:
                     row[f"transfer@{eps:g}"] = accuracy(q, transfer[eps])
                 row["spectral"] = spectral_norms(q)
                 doc["runs"].append(row)
-                _save(doc)
-                print(f"{args.model} seed {seed} {kind:9s} {bits:2d}b clean {row['clean']:.3f} "
+                _save(doc, args.results)
+                print(f"{args.model} seed {seed} {kind:9s} beta {beta:g} {bits:2d}b clean {row['clean']:.3f} "
                       + " ".join(f"{k} {row[k]:.3f}" for k in row if "@" in k and not k.endswith("_s"))
                       + f" sigma_max {max(row['spectral'].values()):.2f} ({ft_s:.0f}s ft)", flush=True)
 
@@ -104,15 +124,38 @@ def _agg(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
-def report() -> None:
+def beta_sweep(doc: dict) -> list[str]:
+    """Table lines: the penalty's strength against clean and PGD accuracy and spectral norm,
+    per (model, bits) that was run at more than the default beta (vanilla is beta 0)."""
+    s, runs = doc["settings"], doc["runs"]
+    e = s["eps"][-1]
+    metrics = ["clean", f"pgd@{s['eps'][0]:g}", f"pgd@{e:g}", f"transfer@{e:g}"]
+    lines = []
+    for model, bits in sorted({(r["model"], r["bits"]) for r in runs if _beta(r, s) not in (0.0, s["beta"])}):
+        rows = [r for r in runs if r["model"] == model and r["bits"] == bits]
+        label = "float" if bits == FLOAT_BITS else f"{bits}-bit"
+        lines.append(f"\n**beta sweep: {model}, {label}** (accuracy %, mean ± std over seeds; beta 0 is the vanilla fine-tune)\n")
+        lines.append("| beta | seeds | " + " | ".join(metrics) + " | max σ | mean σ |")
+        lines.append("|---" * (len(metrics) + 4) + "|")
+        for beta in sorted({_beta(r, s) for r in rows}):
+            group = [r for r in rows if _beta(r, s) == beta]
+            sig_max = statistics.mean(max(r["spectral"].values()) for r in group)
+            sig_mean = statistics.mean(statistics.mean(r["spectral"].values()) for r in group)
+            lines.append(f"| {beta:g} | {len(group)} | " + " | ".join(_agg([r[m] for r in group]) for m in metrics)
+                         + f" | {sig_max:.2f} | {sig_mean:.2f} |")
+    return lines
+
+
+def report(path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    doc = _load()
+    doc = _load(path)
     s = doc["settings"]
-    runs = doc["runs"]
+    sweep = beta_sweep(doc)
+    runs = [r for r in doc["runs"] if _beta(r, s) in (0.0, s["beta"])]  # the main table: the default beta
     models = sorted({r["model"] for r in runs})
     metrics = ["clean"] + [f"{a}@{e:g}" for e in s["eps"] for a in ("fgsm", "pgd", "transfer")]
     lines = []
@@ -174,7 +217,7 @@ def report() -> None:
         fig.tight_layout()
         fig.savefig(AMP_PLOT if model == models[0] else AMP_PLOT.with_name(f"robustness_amplification_{model}.png"), dpi=110)
         plt.close(fig)
-    print("\n".join(lines))
+    print("\n".join(lines + sweep))
 
 
 def main() -> None:
@@ -188,10 +231,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--eps", type=float, nargs=2, default=[0.02, 0.05])
     parser.add_argument("--pgd-steps", type=int, default=10)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results file (one protocol per file)")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     if args.report:
-        report()
+        report(args.results)
     else:
         run(args)
 
