@@ -77,51 +77,62 @@ def run(args) -> None:
     model = build_model(args.model)
     data = model_dataset(args.model)
     subset = data.test.head(args.samples)
+
+    def tuned(bits: int, beta: float, seed: int) -> tuple[QuantizedModel, float]:
+        torch.manual_seed(seed)
+        q = QuantizedModel(model, data.calib.x)
+        q.set_policy(Policy.uniform(q.layer_names, bits))
+        t0 = time.perf_counter()
+        defensive_finetune(q, data.train, beta=beta, steps=args.steps, lr=args.lr, seed=seed)
+        return q, time.perf_counter() - t0
+
     for seed in args.seeds:
-        transfer: dict[float, Split] = {}
-        for bits in args.bits:  # float first: its vanilla model is the transfer source
-            for kind in ("vanilla", "defensive"):
-                beta = args.beta if kind == "defensive" else 0.0
-                key = (args.model, seed, kind, bits, beta)
-                if key in done and not (kind == "vanilla" and bits == FLOAT_BITS):
-                    continue
-                torch.manual_seed(seed)
-                q = QuantizedModel(model, data.calib.x)
-                q.set_policy(Policy.uniform(q.layer_names, bits))
-                t0 = time.perf_counter()
-                defensive_finetune(q, data.train, beta=beta, steps=args.steps, lr=args.lr, seed=seed)
-                ft_s = time.perf_counter() - t0
-                if kind == "vanilla" and bits == FLOAT_BITS:  # the transfer source (recomputed on resume)
-                    for eps in args.eps:
-                        transfer[eps] = adversarial_split(q, subset, Attack("pgd", eps, args.pgd_steps, seed=seed))
-                    if key in done:
-                        continue
-                row = {"model": args.model, "seed": seed, "kind": kind, "bits": bits, "beta": beta, "finetune_s": ft_s}
-                t0 = time.perf_counter()
-                row["clean"] = accuracy(q, subset)
-                row["clean_s"] = time.perf_counter() - t0
-                for eps in args.eps:
-                    for name, attack in (("fgsm", Attack("fgsm", eps)), ("pgd", Attack("pgd", eps, args.pgd_steps, seed=seed))):
-                        t0 = time.perf_counter()
-                        adv = adversarial_split(q, subset, attack)
-                        row[f"{name}@{eps:g}"] = accuracy(q, adv)
-                        row[f"{name}@{eps:g}_s"] = time.perf_counter() - t0
-                        if name == "pgd" and eps == args.eps[-1]:
-                            n = min(256, args.samples)
-                            row["amplification"] = error_amplification(q, subset.x[:n], adv.x[:n])
-                    row[f"transfer@{eps:g}"] = accuracy(q, transfer[eps])
-                row["spectral"] = spectral_norms(q)
-                doc["runs"].append(row)
-                _save(doc, args.results)
-                print(f"{args.model} seed {seed} {kind:9s} beta {beta:g} {bits:2d}b clean {row['clean']:.3f} "
-                      + " ".join(f"{k} {row[k]:.3f}" for k in row if "@" in k and not k.endswith("_s"))
-                      + f" sigma_max {max(row['spectral'].values()):.2f} ({ft_s:.0f}s ft)", flush=True)
+        todo = [
+            (bits, kind, args.beta if kind == "defensive" else 0.0)
+            for bits in args.bits for kind in ("vanilla", "defensive")
+            if (args.model, seed, kind, bits, args.beta if kind == "defensive" else 0.0) not in done
+        ]
+        if not todo:
+            continue
+        # the transfer source: this seed's vanilla float model (recomputed when a run resumes)
+        source, source_s = tuned(FLOAT_BITS, 0.0, seed)
+        transfer = {eps: adversarial_split(source, subset, Attack("pgd", eps, args.pgd_steps, seed=seed)) for eps in args.eps}
+        for bits, kind, beta in todo:
+            q, ft_s = (source, source_s) if (bits, kind) == (FLOAT_BITS, "vanilla") else tuned(bits, beta, seed)
+            row = {"model": args.model, "seed": seed, "kind": kind, "bits": bits, "beta": beta, "finetune_s": ft_s}
+            t0 = time.perf_counter()
+            row["clean"] = accuracy(q, subset)
+            row["clean_s"] = time.perf_counter() - t0
+            for eps in args.eps:
+                for name, attack in (("fgsm", Attack("fgsm", eps)), ("pgd", Attack("pgd", eps, args.pgd_steps, seed=seed))):
+                    t0 = time.perf_counter()
+                    adv = adversarial_split(q, subset, attack)
+                    row[f"{name}@{eps:g}"] = accuracy(q, adv)
+                    row[f"{name}@{eps:g}_s"] = time.perf_counter() - t0
+                    if name == "pgd" and eps == args.eps[-1]:
+                        n = min(256, args.samples)
+                        row["amplification"] = error_amplification(q, subset.x[:n], adv.x[:n])
+                row[f"transfer@{eps:g}"] = accuracy(q, transfer[eps])
+            row["spectral"] = spectral_norms(q)
+            doc["runs"].append(row)
+            _save(doc, args.results)
+            print(f"{args.model} seed {seed} {kind:9s} beta {beta:g} {bits:2d}b clean {row['clean']:.3f} "
+                  + " ".join(f"{k} {row[k]:.3f}" for k in row if "@" in k and not k.endswith("_s"))
+                  + f" sigma_max {max(row['spectral'].values()):.2f} ({ft_s:.0f}s ft)", flush=True)
 
 
 def _agg(values: list[float]) -> str:
     if len(values) == 1:
         return f"{100 * values[0]:.1f}"
     return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def plot_path(default: Path, results: Path, model: str, first_model: str) -> Path:
+    """docs/ plots for the main results file (first model unsuffixed); others beside their file."""
+    suffix = "" if model == first_model else f"_{model}"
+    if results.resolve() == RESULTS.resolve():
+        return default.with_name(f"{default.stem}{suffix}.png")
+    return results.with_name(f"{results.stem}_{default.stem}{suffix}.png")
 
 
 def beta_sweep(doc: dict) -> list[str]:
@@ -199,7 +210,7 @@ def report(path: Path) -> None:
             ax.grid(alpha=0.3)
         axes[0][-1].legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(PLOT if model == models[0] else PLOT.with_name(f"robustness_defensive_{model}.png"), dpi=110)
+        fig.savefig(plot_path(PLOT, path, model, models[0]), dpi=110)
         plt.close(fig)
         fig, ax = plt.subplots(figsize=(6, 3.6))
         for bits, color in zip(s["bits"], ("k", "C0", "C1", "C2", "C3", "C4")):
@@ -215,7 +226,7 @@ def report(path: Path) -> None:
         ax.legend(fontsize=6, ncol=2)
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(AMP_PLOT if model == models[0] else AMP_PLOT.with_name(f"robustness_amplification_{model}.png"), dpi=110)
+        fig.savefig(plot_path(AMP_PLOT, path, model, models[0]), dpi=110)
         plt.close(fig)
     print("\n".join(lines + sweep))
 
