@@ -5,19 +5,20 @@ HAQ's recipe (Wang et al. 2019, section 3 and their reference code's defaults):
 - **warm-up**: the first ``warmup_episodes`` (20) episodes take uniformly random actions
   (SB3's ``learning_starts``, counted in steps = episodes x steps per episode);
 - **exploration**: after warm-up the action is drawn from a normal distribution around
-  the actor's output, *truncated* to the action range [0, 1], with sigma 0.5 decaying by
-  0.99 per episode in HAQ, 0.995 here (``DEFAULT_SIGMA_DECAY``: at 300 episodes HAQ's rate
-  leaves sigma at 0.03 and the search stops exploring; see docs/benchmarks.md) (``TruncatedNormalNoise``; SB3's own noise is added then clipped, which
-  piles mass on the bounds, hence the ``_sample_action`` override below);
+  the actor's output, *truncated* to the action range [0, 1] (``TruncatedNormalNoise``;
+  SB3's own noise is added then clipped, which piles mass on the bounds, hence the
+  ``_sample_action`` override below). Sigma starts at 0.5 and decays per episode by 0.99
+  in HAQ, by 0.995 here (``DEFAULT_SIGMA_DECAY``): at 300 episodes HAQ's rate leaves
+  sigma at 0.03 and the search stops exploring early (see docs/benchmarks.md);
 - **episode reward, with a baseline**: HAQ stores every transition of an episode with the
   episode's final reward minus a moving-average baseline (``EpisodeRewardBuffer``). The
   critic then learns Q(s, a) = E[final reward | s, a], so ``gamma`` is 0 (no bootstrap).
 
 Off-policy agents learn after each episode (``train_freq=(1, "episode")``), one gradient
-step per transition collected (HAQ; ``updates_per_step`` scales it). Adam runs fused: the
-same update in one kernel, which matters because the networks are tiny and per-op
-overhead is most of an update's cost. The whole search is one ``learn`` call; a callback stops
-it when the runner sets ``ctx.stopped``.
+step per transition collected (HAQ; ``updates_per_step`` scales it). Adam runs fused (the
+same update in one kernel): the networks are tiny, so per-op overhead is most of an
+update's cost. The whole search is one ``learn`` call; a callback stops it when the
+runner sets ``ctx.stopped``.
 """
 
 from __future__ import annotations
