@@ -97,7 +97,7 @@ def summarise(rows: list[dict], episodes: int) -> str:
             f"at {first['baseline_int8']['latency_ms']:.4g} ms; budget {first['budget']:.4g} ms; "
             f"{first['spec']['eval_samples']} validation images; {episodes} episodes.\n"
         )
-        lines.append("| agent | seeds | accuracy % (mean ± sd) | latency ms | energy mJ | evaluations | wall s |")
+        lines.append("| agent | seeds | accuracy % (mean ± sd) | latency ms | energy mJ | evaluations | wall s (median) |")
         lines.append("|---|---|---|---|---|---|---|")
         by_agent: dict[str, list[dict]] = {}
         for r in items:
@@ -108,7 +108,7 @@ def summarise(rows: list[dict], episodes: int) -> str:
             lat = statistics.mean(d["best"]["latency_ms"] for d in runs)
             en = statistics.mean(d["best"]["energy_mj"] or math.nan for d in runs)
             ev = statistics.mean(d["evaluations"] for d in runs)
-            wall = statistics.mean(d["bench_wall_s"] for d in runs)
+            wall = statistics.median(d["bench_wall_s"] for d in runs)  # a median: one run slowed by other work on the machine does not move it
             lines.append(
                 f"| {agent} | {len(runs)} | {statistics.mean(accs):.2f} ± {sd:.2f} | {lat:.4g} | {en:.4g} | {ev:.0f} | {wall:.0f} |"
             )
