@@ -128,6 +128,7 @@ def plot(rows: list[dict], path: Path) -> None:
             groups.setdefault((r["model"], r["target"]), []).append(r)
     if not groups:
         return
+    colour = {agent: f"C{i}" for i, agent in enumerate(AGENT_NAMES)}  # one colour per agent in every panel
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False)
     for ax, ((model, target), items) in zip(axes[0], groups.items()):
         seen = set()
@@ -140,10 +141,12 @@ def plot(rows: list[dict], path: Path) -> None:
                 seen.add("front")
             label = r["agent"] if r["agent"] not in seen else None
             seen.add(r["agent"])
-            ax.scatter(d["best"]["latency_ms"], 100 * d["best"]["accuracy"], label=label,
+            ax.scatter(d["best"]["latency_ms"], 100 * d["best"]["accuracy"], label=label, color=colour[r["agent"]],
                        marker="*" if r["agent"] == "ddpg" else "o", s=80 if r["agent"] == "ddpg" else 30)
         for b in sorted({r["budget"] for r in items}):
             ax.axvline(items[0]["data"]["baseline_int8"]["latency_ms"] * b, ls=":", color="k", lw=0.8)
+        lowest = min(100 * r["data"]["best"]["accuracy"] for r in items)
+        ax.set_ylim(lowest - 1.5, None)  # the agents' answers, not the front's low-accuracy tail
         ax.set_title(f"{model} on {target}")
         ax.set_xlabel("latency (ms)")
         ax.set_ylabel("validation accuracy (%)")
