@@ -38,8 +38,9 @@ def create_key(env: dict[str, str], name: str = "test") -> str:
 class Server:
     """``hwsearch serve`` in a subprocess (with its local workers unless ``workers=0``)."""
 
-    def __init__(self, data_dir: Path, db_url: str, workers: int = 1, broker: str | None = None) -> None:
-        self.env = service_env(data_dir, db_url, broker)
+    def __init__(self, data_dir: Path, db_url: str | None = None, workers: int = 1, broker: str | None = None) -> None:
+        """``db_url`` defaults to a SQLite file in ``data_dir`` (the embedded default)."""
+        self.env = service_env(data_dir, db_url or f"sqlite:///{data_dir / 'hwsearch.db'}", broker)
         self.port = free_port()
         self.workers = workers
         self.log = data_dir / f"server-{self.port}.log"

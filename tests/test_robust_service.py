@@ -15,7 +15,7 @@ JOB = {
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("robust-service")
-    srv = Server(data_dir, f"sqlite:///{data_dir / 'hwsearch.db'}", workers=1).start()
+    srv = Server(data_dir, workers=1).start()
     try:
         with srv.client(create_key(srv.env, "robust")) as c:
             yield c

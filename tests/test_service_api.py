@@ -16,7 +16,7 @@ SHORT_JOB = {"model": "digits-cnn", "target": "bismo-edge", "objective": "latenc
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("service")
-    srv = Server(data_dir, f"sqlite:///{data_dir / 'hwsearch.db'}", workers=1).start()
+    srv = Server(data_dir, workers=1).start()
     yield srv
     srv.stop()
 

@@ -10,7 +10,7 @@ from tests.service import Server, create_key
 
 
 def test_schemathesis_finds_no_server_errors(tmp_path):
-    srv = Server(tmp_path, f"sqlite:///{tmp_path / 'hwsearch.db'}", workers=0).start()
+    srv = Server(tmp_path, workers=0).start()
     try:
         key = create_key(srv.env, "fuzzer")
         cli = Path(sys.executable).with_name("schemathesis")

@@ -16,7 +16,7 @@ KILL_AFTER = 21  # past DDPG's 20 random warm-up episodes, so the agent's learne
 
 @pytest.fixture()
 def server(tmp_path):
-    srv = Server(tmp_path, f"sqlite:///{tmp_path / 'hwsearch.db'}", workers=0).start()
+    srv = Server(tmp_path, workers=0).start()
     yield srv
     srv.stop()
 

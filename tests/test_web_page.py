@@ -31,7 +31,7 @@ FORMATS = ("policy", "onnx", "encodings", "weights", "csv")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("web")
-    srv = Server(data_dir, f"sqlite:///{data_dir / 'hwsearch.db'}", workers=1).start()
+    srv = Server(data_dir, workers=1).start()
     yield srv
     srv.stop()
 
