@@ -42,9 +42,14 @@ def sidecar_path(policy_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.finetuned.safetensors")
 
 
+def weights_block(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document's ``finetune.weights`` block ({} when the policy carries no weights)."""
+    return (doc.get("finetune") or {}).get("weights") or {}
+
+
 def check(data: bytes, doc: dict[str, Any]) -> bytes:
     """``data`` if it is what ``doc``'s ``finetune.weights`` recorded."""
-    record = ((doc.get("finetune") or {}).get("weights")) or {}
+    record = weights_block(doc)
     want = record.get("sha256")
     if want and hashlib.sha256(data).hexdigest() != want:
         raise WeightsError("finetune.weights: the fine-tuned weights do not match the SHA-256 the policy recorded")
@@ -53,7 +58,7 @@ def check(data: bytes, doc: dict[str, Any]) -> bytes:
 
 def read_sidecar(policy_path: str | Path, doc: dict[str, Any]) -> bytes | None:
     """The fine-tuned weights a policy file refers to (None if it refers to none)."""
-    record = ((doc.get("finetune") or {}).get("weights")) or {}
+    record = weights_block(doc)
     if not record.get("file"):
         return None
     path = Path(policy_path).parent / Path(record["file"]).name  # only ever beside the policy file

@@ -137,6 +137,8 @@ def search_command(
 
 
 def _summary(result, doc: dict, out: Path) -> None:
+    from hwsearch.finetuned_weights import weights_block
+
     table = Table(title=f"{doc['model']} on {doc['target']}: {result.spec.agent}, objective {doc['objective']}")
     table.add_column("layer")
     table.add_column("op")
@@ -174,5 +176,5 @@ def _summary(result, doc: dict, out: Path) -> None:
             f"(clean {100 * r['clean_accuracy']:.2f}%, float {100 * r['float_accuracy']:.2f}%); "
             f"{r['evaluations']} policies attacked in {r['seconds']:.1f} s"
         )
-    weights = (doc.get("finetune") or {}).get("weights")
+    weights = weights_block(doc)
     console.print(f"wrote {out}" + (f" and its fine-tuned weights {out.with_name(weights['file'])}" if weights else ""))

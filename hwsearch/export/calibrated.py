@@ -70,7 +70,9 @@ def build_float_model(doc: dict, finetuned_weights: bytes | None = None) -> nn.M
 
 def records_finetuned_weights(doc: dict) -> bool:
     """Whether the policy was fine-tuned and its weights kept (exports must use them)."""
-    return bool((doc.get("finetune") or {}).get("weights"))
+    from hwsearch.finetuned_weights import weights_block
+
+    return bool(weights_block(doc))
 
 
 def calibration_inputs(doc: dict) -> torch.Tensor:
