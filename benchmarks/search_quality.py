@@ -82,7 +82,9 @@ def run_grid(args) -> list[dict]:
                         else:
                             pending.append((row, body, path))
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    if args.workers == 1:
+    if args.report_only:
+        pending = []
+    elif args.workers == 1:
         for row, body, path in pending:
             row["data"] = _run_one(body, path, threads)
     else:
@@ -118,7 +120,12 @@ def summarise(rows: list[dict], episodes: int) -> str:
         if refused:
             lines.append(f"Refused: {refused[0]['refused']}.\n")
             continue
-        first = items[0]["data"]
+        done = [r for r in items if "data" in r]
+        missing = sorted({(r["agent"], r["seed"]) for r in items if "data" not in r})
+        if not done:
+            lines.append("Not run yet.\n")
+            continue
+        first = done[0]["data"]
         lines.append(
             f"Float accuracy {100 * first['float_accuracy']:.2f}%, int8 {100 * first['baseline_int8']['accuracy']:.2f}% "
             f"at {first['baseline_int8']['latency_ms']:.4g} ms; budget {first['budget']:.4g} ms; "
@@ -127,7 +134,7 @@ def summarise(rows: list[dict], episodes: int) -> str:
         lines.append("| agent | seeds | accuracy % (mean ± sd) | latency ms | energy mJ | evaluations | wall s (median) |")
         lines.append("|---|---|---|---|---|---|---|")
         by_agent: dict[str, list[dict]] = {}
-        for r in items:
+        for r in done:
             by_agent.setdefault(r["agent"], []).append(r["data"])
         for agent, runs in by_agent.items():
             accs = [100 * d["best"]["accuracy"] for d in runs]
@@ -139,6 +146,9 @@ def summarise(rows: list[dict], episodes: int) -> str:
             lines.append(
                 f"| {agent} | {len(runs)} | {statistics.mean(accs):.2f} ± {sd:.2f} | {lat:.4g} | {en:.4g} | {ev:.0f} | {wall:.0f} |"
             )
+        if missing:
+            agents = {a: [str(s) for b, s in missing if b == a] for a, _ in missing}
+            lines.append("Not run: " + "; ".join(f"{a} seed {', '.join(seeds)}" for a, seeds in agents.items()) + ".")
         lines.append(_verdict(by_agent))
     return "\n".join(lines) + "\n"
 
@@ -196,6 +206,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=300)
     p.add_argument("--eval-samples", type=int, default=2000)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--report-only", action="store_true", help="write the table and plot from the runs on disk; run nothing")
     p.add_argument(
         "--workers", type=int, default=1,
         help="searches run at once, each in its own process on cores / workers torch threads (2 on a 2-core machine)",
