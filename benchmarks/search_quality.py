@@ -34,11 +34,15 @@ from hwsearch.search.context import build_costing  # noqa: E402
 OUT = ROOT / "benchmarks" / "results" / "search_quality"
 
 
-def _run_one(body: dict, path: Path, threads: int) -> dict:
-    """One search, its result written to ``path`` (the grid resumes by skipping such files)."""
+def _run_one(body: dict, path: Path, threads: int | None = None) -> dict:
+    """One search, its result written to ``path`` (the grid resumes by skipping such files).
+
+    ``threads``: torch threads for this process; None keeps the caller's (OMP_NUM_THREADS).
+    """
     import torch
 
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     start = time.perf_counter()
     result = run_search(body)
     data = result.to_dict()
@@ -81,13 +85,14 @@ def run_grid(args) -> list[dict]:
                             row["data"] = json.loads(path.read_text())
                         else:
                             pending.append((row, body, path))
-    threads = max(1, (os.cpu_count() or 1) // args.workers)
     if args.report_only:
         pending = []
     elif args.workers == 1:
         for row, body, path in pending:
-            row["data"] = _run_one(body, path, threads)
+            row["data"] = _run_one(body, path)
     else:
+        # more torch threads than cores make OpenMP spin: measured 2-3x slower evaluations
+        threads = max(1, (os.cpu_count() or 1) // args.workers)
         # spawn: a fresh interpreter per worker, no forked torch thread pool
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_run_one, body, path, threads): row for row, body, path in pending}
