@@ -53,7 +53,7 @@ class Server:
     def start(self) -> Server:
         from hwsearch.zoo import build_model
 
-        build_model("digits-cnn")  # the tests' jobs use it: train (once) here, not inside a job's time limit
+        build_model("digits-cnn")  # the tests' jobs use it: load (or, for a changed recipe, train) it here, outside a job's time limit
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hwsearch", "serve", "--port", str(self.port), "--workers", str(self.workers)],
             env=self.env,

@@ -10,7 +10,6 @@ from safetensors.torch import save_file
 
 from hwsearch.evaluate import accuracy
 from hwsearch.zoo import ModelError, build_model, model_dataset
-from hwsearch.zoo.training import cache_dir
 
 FASHION_PRESENT = os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") or bool(
     os.environ.get("HWSEARCH_FASHION_DIR")
@@ -31,11 +30,41 @@ def test_digits_mobilenet_has_depthwise_and_residuals(digits):
     assert accuracy(model, digits.test) >= 0.95
 
 
-def test_weights_are_cached_as_safetensors(digits_cnn):
-    files = list((cache_dir() / "models").glob("digits-cnn-*.safetensors"))
-    assert files, "trained weights should be cached"
-    again = build_model("digits-cnn")
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), digits_cnn.state_dict().values()))
+def test_every_trainable_model_ships_weights_for_its_current_recipe():
+    """A recipe or architecture change without ``scripts/ship_weights.py`` would make every
+    machine silently train its own, different weights."""
+    from hwsearch.zoo import MODELS
+    from hwsearch.zoo.training import SHIPPED_DIR, weights_file_name
+
+    for name, entry in MODELS.items():
+        if entry.trainable:
+            file = SHIPPED_DIR / weights_file_name(name, entry.build(), entry.recipe)
+            assert file.exists(), f"{name}: no shipped weights {file.name}; run python scripts/ship_weights.py {name}"
+            assert len(list(SHIPPED_DIR.glob(f"{name}-*.safetensors"))) == 1, f"{name}: stale shipped weights"
+
+
+def test_built_in_models_load_the_shipped_weights(digits_cnn):
+    from safetensors.torch import load_file
+
+    from hwsearch.zoo import MODELS
+    from hwsearch.zoo.training import SHIPPED_DIR, weights_file_name
+
+    entry = MODELS["digits-cnn"]
+    shipped = load_file(str(SHIPPED_DIR / weights_file_name("digits-cnn", entry.build(), entry.recipe)))
+    assert all(torch.equal(shipped[k], v) for k, v in digits_cnn.state_dict().items())
+
+
+def test_a_recipe_without_shipped_weights_is_trained_once_and_cached(tmp_path, monkeypatch, digits):
+    from hwsearch.zoo import MODELS
+    from hwsearch.zoo.training import CACHE_ENV, TrainRecipe, load_or_train
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    entry, recipe = MODELS["digits-cnn"], TrainRecipe(epochs=1, batch_size=64, seed=3)
+    trained = load_or_train("digits-cnn", entry.build(), lambda: digits, recipe)
+    files = list((tmp_path / "models").glob("digits-cnn-*.safetensors"))
+    assert len(files) == 1, "trained weights should be cached as safetensors"
+    again = load_or_train("digits-cnn", entry.build(), lambda: pytest.fail("trained twice"), recipe)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), trained.state_dict().values()))
 
 
 @pytest.mark.slow

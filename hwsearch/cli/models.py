@@ -32,13 +32,13 @@ def bench_models_command(
 ) -> None:
     """Accuracy of each benchmark model in float and under uniform 8/6/4/3/2-bit policies.
 
-    The first run trains the models (about a minute each on two cores) and caches them.
+    The models' trained weights ship with hwsearch (a changed recipe trains on first use).
     """
     names = model or BENCH_MODELS
     try:
         with console.status("") as status:
             reports = bench_models(
-                names, split, on_model=lambda n: status.update(f"{n}: loading (training on first use), evaluating")
+                names, split, on_model=lambda n: status.update(f"{n}: loading, evaluating")
             )
     except (ModelError, DataError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")

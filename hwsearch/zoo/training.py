@@ -1,7 +1,13 @@
-"""Train the built-in benchmark models once and cache their weights (safetensors).
+"""Trained weights of the built-in benchmark models: shipped, else trained once and cached.
 
-The cache key hashes the recipe and the architecture, so changing either retrains;
-a lock file keeps two processes from training the same model at once.
+The weights the project ships (``hwsearch/zoo/weights/``, safetensors) are used first:
+training is seeded, but its floating-point reduction order follows the CPU and thread
+count, so two machines train different weights, and searches on them give different
+numbers (seen: fashion-mobilenet 90.25% float on one machine, 89.95% on the next).
+Shipped weights make every machine search the same model. A model without shipped
+weights for its current recipe is trained on first use and cached. The file name hashes
+the recipe and the architecture, so changing either retrains (and ``scripts/ship_weights.py``
+refreshes the shipped file); a lock file keeps two processes from training the same model at once.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from torch import nn
 from hwsearch.data import Dataset
 
 CACHE_ENV = "HWSEARCH_CACHE_DIR"
+SHIPPED_DIR = Path(__file__).parent / "weights"
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,11 @@ def train(
     return model
 
 
+def weights_file_name(name: str, model: nn.Module, recipe: TrainRecipe) -> str:
+    """``NAME-HASH.safetensors``: the same name in the shipped folder and the cache."""
+    return f"{name}-{recipe_hash(name, model, recipe)}.safetensors"
+
+
 def load_or_train(
     name: str,
     model: nn.Module,
@@ -87,8 +99,13 @@ def load_or_train(
     recipe: TrainRecipe,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> nn.Module:
-    """Load cached weights for ``name`` or train and cache them (atomically)."""
-    path = cache_dir() / "models" / f"{name}-{recipe_hash(name, model, recipe)}.safetensors"
+    """Load shipped or cached weights for ``name``, or train and cache them (atomically)."""
+    file_name = weights_file_name(name, model, recipe)
+    shipped = SHIPPED_DIR / file_name
+    if shipped.exists():
+        model.load_state_dict(load_file(str(shipped)))
+        return model.eval()
+    path = cache_dir() / "models" / file_name
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
