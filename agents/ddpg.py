@@ -5,17 +5,19 @@ from __future__ import annotations
 from stable_baselines3 import DDPG
 
 from agents.rl import (
+    HAQ_ACTOR_LR,
     HAQ_SIGMA,
     DEFAULT_SIGMA_DECAY,
     HaqExplorationMixin,
     SB3Agent,
+    SlowActorMixin,
     TruncatedNormalNoise,
     default_warmup,
 )
 
 
-class HaqDDPG(HaqExplorationMixin, DDPG):
-    """SB3's DDPG with truncated-normal exploration."""
+class HaqDDPG(SlowActorMixin, HaqExplorationMixin, DDPG):
+    """SB3's DDPG with truncated-normal exploration and HAQ's slower actor."""
 
 
 class DDPGAgent(SB3Agent):
@@ -23,7 +25,8 @@ class DDPGAgent(SB3Agent):
 
     Options: ``warmup_episodes`` (default ``min(20, episodes // 5)``), ``sigma`` (0.5),
     ``sigma_decay`` (0.995; HAQ: 0.99), ``batch_size`` (64), ``use_baseline`` (True), ``gamma`` (0),
-    ``tau`` (0.01), plus ``SB3Agent``'s; ``net_arch`` defaults to [128, 128] (HAQ: 300x300,
+    ``tau`` (0.01), ``actor_learning_rate`` (1e-4; the critic's is ``learning_rate``, 1e-3),
+    plus ``SB3Agent``'s; ``net_arch`` defaults to [128, 128] (HAQ: 300x300,
     which doubles the agent's share of a search's time for no gain we could measure).
     """
 
@@ -40,19 +43,23 @@ class DDPGAgent(SB3Agent):
         use_baseline: bool = True,
         gamma: float = 0.0,
         tau: float = 0.01,
+        actor_learning_rate: float = HAQ_ACTOR_LR,
         **options,
     ) -> None:
         super().__init__(**options)
         self.warmup_episodes = warmup_episodes
         self.sigma, self.sigma_decay = sigma, sigma_decay
         self.batch_size, self.use_baseline, self.gamma, self.tau = batch_size, use_baseline, gamma, tau
+        if actor_learning_rate <= 0:
+            raise ValueError(f"actor_learning_rate must be > 0, got {actor_learning_rate}")
+        self.actor_learning_rate = actor_learning_rate
 
     def extra_kwargs(self) -> dict:
         return {}
 
     def make(self, env, episodes: int, seed: int):
         warmup = default_warmup(episodes) if self.warmup_episodes is None else self.warmup_episodes
-        return self.algorithm(
+        model = self.algorithm(
             "MlpPolicy",
             env,
             **self.off_policy_kwargs(env, episodes, seed, warmup, self.batch_size, self.gamma),
@@ -61,3 +68,5 @@ class DDPGAgent(SB3Agent):
             replay_buffer_kwargs={"use_baseline": self.use_baseline},
             **self.extra_kwargs(),
         )
+        model.actor_learning_rate = self.actor_learning_rate
+        return model

@@ -11,8 +11,11 @@ HAQ's recipe (Wang et al. 2019, section 3 and their reference code's defaults):
   in HAQ, by 0.995 here (``DEFAULT_SIGMA_DECAY``): at 300 episodes HAQ's rate leaves
   sigma at 0.03 and the search stops exploring early (see docs/benchmarks.md);
 - **episode reward, with a baseline**: HAQ stores every transition of an episode with the
-  episode's final reward minus a moving-average baseline (``EpisodeRewardBuffer``). The
-  critic then learns Q(s, a) = E[final reward | s, a], so ``gamma`` is 0 (no bootstrap).
+  episode's final reward, and subtracts a moving average of the sampled batches' mean
+  reward when it trains (``EpisodeRewardBuffer``). The critic learns
+  Q(s, a) = E[final reward | s, a] (up to that common offset), so ``gamma`` is 0 (no bootstrap);
+- **learning rates**: the actor learns 10x slower than the critic (HAQ: 1e-4 and 1e-3,
+  ``HaqDDPG``), so it follows a critic that has had time to fit.
 
 Off-policy agents learn after each episode (``train_freq=(1, "episode")``), one gradient
 step per transition collected (HAQ; ``updates_per_step`` scales it). Adam runs fused (the
@@ -41,7 +44,9 @@ from hwsearch.search.context import SearchContext
 HAQ_WARMUP_EPISODES = 20
 HAQ_SIGMA = 0.5
 DEFAULT_SIGMA_DECAY = 0.995  # HAQ: 0.99; see the module docstring
-HAQ_BASELINE_ALPHA = 0.5  # moving average: baseline += (1 - alpha) * (reward - baseline)
+HAQ_BASELINE_ALPHA = 0.5  # moving average of batch means: baseline += alpha * (mean - baseline)
+HAQ_ACTOR_LR = 1e-4
+HAQ_CRITIC_LR = 1e-3
 
 
 def default_warmup(episodes: int) -> int:
@@ -96,11 +101,29 @@ class HaqExplorationMixin:
         return self.policy.unscale_action(noisy), noisy
 
 
+class SlowActorMixin:
+    """Train the actor at ``actor_learning_rate`` (HAQ: 1e-4) and the critic at the
+    algorithm's ``learning_rate`` (HAQ: 1e-3); SB3's TD3/DDPG use one rate for both."""
+
+    actor_learning_rate: float | None = None
+
+    def _update_learning_rate(self, optimizers) -> None:
+        super()._update_learning_rate(optimizers)
+        if self.actor_learning_rate is not None:
+            for group in self.actor.optimizer.param_groups:
+                group["lr"] = self.actor_learning_rate
+
+
 class EpisodeRewardBuffer(ReplayBuffer):
-    """Store each episode's transitions with its final reward minus a moving baseline (HAQ).
+    """Every transition of an episode carries the episode's final reward (HAQ).
 
     Transitions wait until their episode ends (single env), then all are added with the
-    same reward. Extra keyword: ``baseline_alpha`` (0.5, HAQ), ``use_baseline`` (True).
+    same reward. The baseline, as in HAQ's reference DDPG, is subtracted when a batch is
+    *sampled*: a moving average (``baseline_alpha``, 0.5) of the sampled batches' mean
+    reward. Every transition in a batch then has the same offset, so the critic still
+    ranks old and new episodes on one scale (subtracting a moving baseline when storing,
+    as this buffer once did, scores each episode only against the few before it, and an
+    old poor episode looks as good as a new good one). ``use_baseline=False`` keeps raw rewards.
     """
 
     def __init__(self, *args: Any, baseline_alpha: float = HAQ_BASELINE_ALPHA, use_baseline: bool = True, **kwargs: Any):
@@ -114,14 +137,18 @@ class EpisodeRewardBuffer(ReplayBuffer):
         self._pending.append((np.copy(obs), np.copy(next_obs), np.copy(action), np.copy(done), infos))
         if not bool(np.asarray(done).reshape(-1)[0]):
             return
-        final = float(np.asarray(reward).reshape(-1)[0])
-        if self.baseline is None:
-            self.baseline = final
-        value = final - self.baseline if self.use_baseline else final
-        self.baseline += (1 - self.baseline_alpha) * (final - self.baseline)
+        final = np.array([float(np.asarray(reward).reshape(-1)[0])], dtype=np.float32)
         for o, n, a, d, i in self._pending:
-            super().add(o, n, a, np.array([value], dtype=np.float32), d, i)
+            super().add(o, n, a, final, d, i)
         self._pending = []
+
+    def sample(self, batch_size: int, env=None):
+        batch = super().sample(batch_size, env)
+        if not self.use_baseline:
+            return batch
+        mean = float(batch.rewards.mean())
+        self.baseline = mean if self.baseline is None else self.baseline + self.baseline_alpha * (mean - self.baseline)
+        return batch._replace(rewards=batch.rewards - self.baseline)
 
 
 class StopWhenDone(BaseCallback):
@@ -141,7 +168,9 @@ class SB3Agent(Agent):
     Options (all agents): ``net_arch`` (hidden sizes), ``learning_rate``, ``decisions``
     ("separate"/"joint"), ``tensorboard_log`` (folder; used only if tensorboard is
     installed), ``verbose``; off-policy agents also ``updates_per_step`` (gradient steps
-    per transition, 1.0 as in HAQ). Subclasses add theirs and build the algorithm in ``make``.
+    per transition, 1.0 as in HAQ) and ``buffer_episodes`` (episodes the replay buffer
+    keeps, oldest dropped first; None keeps the whole search). Subclasses add theirs and
+    build the algorithm in ``make``.
     """
 
     action: ClassVar[str] = "box"
@@ -154,12 +183,16 @@ class SB3Agent(Agent):
         tensorboard_log: str | None = None,
         verbose: int = 0,
         updates_per_step: float = 1.0,
+        buffer_episodes: int | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         if updates_per_step <= 0:
             raise ValueError(f"updates_per_step must be > 0, got {updates_per_step}")
         self.updates_per_step = float(updates_per_step)
+        if buffer_episodes is not None and buffer_episodes < 1:
+            raise ValueError(f"buffer_episodes must be >= 1, got {buffer_episodes}")
+        self.buffer_episodes = buffer_episodes
         self.net_arch = net_arch
         self.learning_rate = learning_rate
         self.decisions = decisions
@@ -177,8 +210,8 @@ class SB3Agent(Agent):
         gradient step per transition), the episode-reward buffer, small CPU networks."""
         steps = env.steps_per_episode
         return {
-            "learning_rate": self.learning_rate or 1e-3,
-            "buffer_size": max(2000, (episodes + 1) * steps),
+            "learning_rate": self.learning_rate or HAQ_CRITIC_LR,
+            "buffer_size": self.buffer_episodes * steps if self.buffer_episodes else max(2000, (episodes + 1) * steps),
             "learning_starts": warmup * steps,
             "batch_size": batch_size,
             "gamma": gamma,

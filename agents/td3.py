@@ -5,11 +5,11 @@ from __future__ import annotations
 from stable_baselines3 import TD3
 
 from agents.ddpg import DDPGAgent
-from agents.rl import HaqExplorationMixin
+from agents.rl import HaqExplorationMixin, SlowActorMixin
 
 
-class HaqTD3(HaqExplorationMixin, TD3):
-    """SB3's TD3 with truncated-normal exploration."""
+class HaqTD3(SlowActorMixin, HaqExplorationMixin, TD3):
+    """SB3's TD3 with truncated-normal exploration and HAQ's slower actor."""
 
 
 class TD3Agent(DDPGAgent):
