@@ -32,6 +32,9 @@ class Agent(ABC):
     name: ClassVar[str] = "?"
     #: One line for listings (``hwsearch search --help``, the API).
     description: ClassVar[str] = ""
+    #: False for agents that draw no randomness: every seed gives the same search, so a
+    #: benchmark runs them once.
+    seeded: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         if options:

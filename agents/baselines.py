@@ -20,6 +20,7 @@ class UniformAgent(Agent):
     the budget and is maximal (no fitting pair is at least as wide in both)."""
 
     name = "uniform"
+    seeded = False
     description = "best uniform (same bits on every layer) policy within the budget"
 
     def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
@@ -78,6 +79,7 @@ class GreedyAgent(Agent):
     then spend any slack raising the decision with the best accuracy gain per cost."""
 
     name = "greedy"
+    seeded = False
     description = "greedy by measured per-layer sensitivity (least accuracy lost per cost saved)"
 
     def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
@@ -140,6 +142,7 @@ class ILPAgent(Agent):
     additive model is only a model."""
 
     name = "ilp"
+    seeded = False
     description = "integer program: exact optimum of the additive sensitivity model"
 
     def __init__(self, candidates: int = 5, time_limit: float = 30.0) -> None:

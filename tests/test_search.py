@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from agents import AGENT_NAMES, get_agent
+from agents import AGENT_NAMES, agent_class, get_agent
 from agents.baselines import solve_additive
 from hwsearch.env import MixedPrecisionEnv
 from hwsearch.policy import Policy
@@ -209,6 +209,62 @@ def test_off_policy_updates_per_step():
         assert get_agent("ddpg", updates_per_step=share).make(env, 3, 0).gradient_steps == steps
     with pytest.raises(SpecError, match="updates_per_step must be > 0"):
         run_search(spec(agent="ddpg", episodes=3), agent_options={"updates_per_step": 0})
+
+
+def _buffer_with_episodes(rewards: list[float], steps: int = 3):
+    from gymnasium import spaces
+
+    from agents.rl import EpisodeRewardBuffer
+
+    buffer = EpisodeRewardBuffer(
+        100, spaces.Box(0, 1, (2,), np.float32), spaces.Box(0, 1, (1,), np.float32), device="cpu"
+    )
+    obs = np.zeros((1, 2), np.float32)
+    for episode, reward in enumerate(rewards):
+        for t in range(steps):
+            last = t == steps - 1
+            action = np.full((1, 1), episode, np.float32)  # tells the episode apart in samples
+            buffer.add(obs, obs, action, np.array([reward if last else 0.0]), np.array([last]), [{}])
+    return buffer
+
+
+def test_episode_buffer_gives_every_step_the_final_reward_and_one_baseline_per_batch():
+    import torch
+
+    buffer = _buffer_with_episodes([1.0, 3.0, 3.0])
+    assert buffer.size() == 9
+    assert sorted(buffer.rewards[:9, 0].tolist()) == [1.0] * 3 + [3.0] * 6  # raw final rewards, every step
+    torch.manual_seed(0)
+    np.random.seed(0)
+    for i in range(3):
+        batch = buffer.sample(64)
+        rewards, episode = batch.rewards.numpy().ravel(), batch.actions.numpy().ravel()
+        if i == 0:  # the first batch's mean is the baseline
+            assert rewards.mean() == pytest.approx(0.0, abs=1e-6)
+        # one offset for the whole batch: equal final rewards stay equal, order is kept
+        np.testing.assert_allclose(rewards + buffer.baseline, np.where(episode == 0, 1.0, 3.0), rtol=1e-6)
+    raw = _buffer_with_episodes([1.0, 3.0, 3.0])
+    raw.use_baseline = False
+    assert set(raw.sample(64).rewards.numpy().ravel().tolist()) == {1.0, 3.0} and raw.baseline is None
+
+
+def test_ddpg_actor_learns_slower_than_its_critic_as_in_haq():
+    env = MixedPrecisionEnv(SearchContext(spec(agent="ddpg", episodes=3)))
+    model = get_agent("ddpg", net_arch=[16, 16], warmup_episodes=1).make(env, 3, 0)
+    model.learn(total_timesteps=3 * env.steps_per_episode)
+    assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert model.critic.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert model.buffer_size == 2000  # the whole search kept by default
+    assert get_agent("ddpg", buffer_episodes=4).make(env, 3, 0).buffer_size == 4 * env.steps_per_episode
+    with pytest.raises(SpecError, match="actor_learning_rate must be > 0"):
+        run_search(spec(agent="ddpg", episodes=3), agent_options={"actor_learning_rate": 0})
+
+
+@pytest.mark.parametrize("name", [n for n in AGENT_NAMES if not agent_class(n).seeded])
+def test_agents_marked_unseeded_give_one_search_for_every_seed(name):
+    runs = [run_search(spec(agent=name, episodes=4, seed=seed)) for seed in (0, 7)]
+    assert [r.policy for r in runs[0].history] == [r.policy for r in runs[1].history]
+    assert runs[0].best.policy == runs[1].best.policy
 
 
 def test_registry_lists_every_agent():
