@@ -1,0 +1,58 @@
+"""The search-quality benchmark's held-out score: the test split, and only on the run's own weights."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from hwsearch.search import run_search
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def search_quality():
+    spec = importlib.util.spec_from_file_location("search_quality", ROOT / "benchmarks" / "search_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run() -> dict:
+    body = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.3}, "agent": "random",
+            "episodes": 4, "seed": 0, "eval_samples": 100}
+    return {**run_search(body).to_dict(), "bench_wall_s": 1.0}  # what the benchmark adds to a run file
+
+
+def test_held_out_score_is_the_best_policy_on_the_test_split(search_quality, run):
+    from hwsearch.evaluate import accuracy
+    from hwsearch.policy import Policy
+    from hwsearch.quant import QuantizedModel
+    from hwsearch.zoo import build_model, model_dataset
+
+    data = model_dataset("digits-cnn")
+    qmodel = QuantizedModel(build_model("digits-cnn"), data.calib.x).set_policy(Policy.from_dict(run["best"]["policy"]))
+    want = accuracy(qmodel, data.test)
+    assert search_quality.HeldOutScorer().score(run) == pytest.approx(want)
+    assert want != pytest.approx(run["best"]["accuracy"])  # another split than the one searched on
+
+
+def test_held_out_score_refuses_a_run_made_on_other_weights(search_quality, run):
+    other = {**run, "float_accuracy": run["float_accuracy"] - 0.01}
+    assert search_quality.HeldOutScorer().score(other) is None
+
+
+def test_scores_are_kept_in_the_run_files(search_quality, run, tmp_path):
+    import json
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    rows = [{"data": json.loads(path.read_text()), "path": path}]
+    search_quality.add_test_accuracy(rows)
+    assert json.loads(path.read_text())["test_accuracy"] == rows[0]["data"]["test_accuracy"]
+    table = search_quality.summarise([{**rows[0], "model": "digits-cnn", "target": "bismo-edge", "budget": 0.3,
+                                        "agent": "random", "seed": 0}], episodes=4)
+    assert f"{100 * rows[0]['data']['test_accuracy']:.2f} ± 0.00" in table
