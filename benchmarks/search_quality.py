@@ -254,6 +254,8 @@ def plot(rows: list[dict], path: Path) -> None:
                        marker="*" if r["agent"] == "ddpg" else "o", s=80 if r["agent"] == "ddpg" else 30)
         for b in sorted({r["budget"] for r in items}):
             ax.axvline(items[0]["data"]["baseline_int8"]["latency_ms"] * b, ls=":", color="k", lw=0.8)
+        widest = max(r["budget"] for r in items) * items[0]["data"]["baseline_int8"]["latency_ms"]
+        ax.set_xlim(None, 1.5 * widest)  # the budgets' region, not the front's tail up to int8
         lowest = min(100 * r["data"]["best"]["accuracy"] for r in items)
         ax.set_ylim(lowest - 1.5, None)  # the agents' answers, not the front's low-accuracy tail
         ax.set_title(f"{model} on {target}")
