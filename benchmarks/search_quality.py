@@ -43,22 +43,23 @@ class HeldOutScorer:
     more distinct policies a search tried (the winner's curse). The held-out figure is
     the fair one to rank searches by. Scores are only added to a run made with the same
     weights: the model's float accuracy on the run's validation subset must match the
-    one the run recorded (the built-in models are retrained on a new machine).
+    one the run recorded (runs made before the weights were shipped used others).
     """
 
     def __init__(self) -> None:
-        self._models: dict[str, tuple] = {}
+        self._models: dict[tuple[str, int], tuple] = {}
 
     def _model(self, name: str, eval_samples: int):
-        if name not in self._models:
+        key = (name, eval_samples)  # the float check is on the run's own validation subset
+        if key not in self._models:
             from hwsearch.evaluate import accuracy
             from hwsearch.quant import QuantizedModel
             from hwsearch.zoo import build_model, model_dataset
 
             model, data = build_model(name), model_dataset(name)
             float_val = accuracy(model, data.val.head(eval_samples))
-            self._models[name] = (QuantizedModel(model, data.calib.x), data.test, float_val)
-        return self._models[name]
+            self._models[key] = (QuantizedModel(model, data.calib.x), data.test, float_val)
+        return self._models[key]
 
     def score(self, data: dict) -> float | None:
         """Test accuracy of ``data``'s best policy, or None if the weights differ from the run's."""
