@@ -59,13 +59,14 @@ class DDPGAgent(SB3Agent):
 
     def make(self, env, episodes: int, seed: int):
         warmup = default_warmup(episodes) if self.warmup_episodes is None else self.warmup_episodes
+        kwargs = self.off_policy_kwargs(env, episodes, seed, warmup, self.batch_size, self.gamma)
+        kwargs["replay_buffer_kwargs"]["use_baseline"] = self.use_baseline
         model = self.algorithm(
             "MlpPolicy",
             env,
-            **self.off_policy_kwargs(env, episodes, seed, warmup, self.batch_size, self.gamma),
+            **kwargs,
             tau=self.tau,
             action_noise=TruncatedNormalNoise(self.sigma, self.sigma_decay, warmup, seed),
-            replay_buffer_kwargs={"use_baseline": self.use_baseline},
             **self.extra_kwargs(),
         )
         model.actor_learning_rate = self.actor_learning_rate

@@ -22,7 +22,10 @@ lowered until it fits, so every finished episode's policy is feasible), its accu
 measured (cached per policy), and the reward is HAQ's ``0.1 * (acc - acc_float)`` in
 percentage points (see ``SearchContext.reward``); intermediate steps give reward 0.
 ``info`` of the last step carries ``policy`` (dict), ``accuracy``, ``latency_ms``,
-``energy_mj``, ``size_mb``, ``objective``, ``reward`` and ``fitted`` (bits were lowered).
+``energy_mj``, ``size_mb``, ``objective``, ``reward`` and ``fitted`` (bits were lowered);
+when fitted, also ``fitted_obs`` and ``fitted_action``: the observations and actions of
+the episode that proposes the fitted policy itself (``trajectory``), so an agent can learn
+from the policy that was measured rather than the one it proposed.
 A budget no policy can meet is a ``SpecError`` when the context is built.
 """
 
@@ -141,6 +144,28 @@ class MixedPrecisionEnv(gym.Env):
         value = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], 0.0, 1.0))
         return min(int(value * self.n_bits), self.n_bits - 1)
 
+    def trajectory(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Observations and width indices of the episode that would choose exactly ``(w, a)``
+        (e.g. the fitted policy), without evaluating anything; the env's state is kept."""
+        saved = (self._t, self._w.copy(), self._a.copy(), self._prev)
+        obs, picks = [], []
+        try:
+            self._t, self._prev = 0, 0.0
+            self._w[:] = 0
+            self._a[:] = 0
+            while self._t < self.steps_per_episode:
+                obs.append(self._obs())
+                layer, is_w = self._position(self._t)
+                index = int(w[layer] if is_w else a[layer])
+                picks.append(index)
+                self._w[layer] = w[layer] if (is_w or self.decisions == "joint") else self._w[layer]
+                self._a[layer] = a[layer] if (not is_w or self.decisions == "joint") else self._a[layer]
+                self._prev = index / max(self.n_bits - 1, 1)
+                self._t += 1
+        finally:
+            self._t, self._w[:], self._a[:], self._prev = saved[0], saved[1], saved[2], saved[3]
+        return np.array(obs, dtype=np.float32), np.array(picks, dtype=int)
+
     # ---- gymnasium API ----------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -179,4 +204,8 @@ class MixedPrecisionEnv(gym.Env):
             "reward": outcome.reward,
             "fitted": fitted,
         }
+        if fitted:  # what was measured, step by step, for agents that learn from it
+            fw, fa = self.ctx.to_index(outcome.policy)
+            info["fitted_obs"], index = self.trajectory(fw, fa)
+            info["fitted_action"] = index if self.action_type == "discrete" else (index + 0.5) / self.n_bits
         return self._obs(), float(outcome.reward), True, False, info
