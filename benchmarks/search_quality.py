@@ -226,6 +226,16 @@ def summarise(rows: list[dict], episodes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def latency_front(points: list[dict]) -> list[dict]:
+    """The accuracy-latency front of a run's points, by latency. A run's stored front is over
+    accuracy, latency *and* energy, so drawn against latency alone it zigzags."""
+    front: list[dict] = []
+    for p in sorted(points, key=lambda p: (p["latency_ms"], -p["accuracy"])):
+        if not front or p["accuracy"] > front[-1]["accuracy"]:
+            front.append(p)
+    return front
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -245,9 +255,9 @@ def plot(rows: list[dict], path: Path) -> None:
         for r in items:
             d = r["data"]
             if r["seed"] == items[0]["seed"] and r["agent"] == "ddpg":
-                front = sorted(d["pareto"], key=lambda p: p["latency_ms"])
+                front = latency_front(d["pareto"])
                 ax.plot([p["latency_ms"] for p in front], [100 * p["accuracy"] for p in front], "-", color="grey",
-                        alpha=0.5, label="ddpg Pareto front" if "front" not in seen else None)
+                        alpha=0.5, drawstyle="steps-post", label="ddpg Pareto front" if "front" not in seen else None)
                 seen.add("front")
             label = r["agent"] if r["agent"] not in seen else None
             seen.add(r["agent"])

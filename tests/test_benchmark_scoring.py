@@ -56,3 +56,15 @@ def test_scores_are_kept_in_the_run_files(search_quality, run, tmp_path):
     table = search_quality.summarise([{**rows[0], "model": "digits-cnn", "target": "bismo-edge", "budget": 0.3,
                                         "agent": "random", "seed": 0}], episodes=4)
     assert f"{100 * rows[0]['data']['test_accuracy']:.2f} ± 0.00" in table
+
+
+def test_plotted_front_is_monotone_in_latency_and_keeps_only_undominated_points(search_quality):
+    points = [  # a 3-D front (accuracy, latency, energy): drawn against latency it zigzags
+        {"latency_ms": 1.0, "accuracy": 0.80},
+        {"latency_ms": 2.0, "accuracy": 0.70},  # dominated on latency: kept only for its energy
+        {"latency_ms": 2.0, "accuracy": 0.85},
+        {"latency_ms": 3.0, "accuracy": 0.90},
+        {"latency_ms": 1.0, "accuracy": 0.75},
+    ]
+    front = search_quality.latency_front(points)
+    assert [(p["latency_ms"], p["accuracy"]) for p in front] == [(1.0, 0.80), (2.0, 0.85), (3.0, 0.90)]
