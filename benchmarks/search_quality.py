@@ -88,6 +88,41 @@ def add_test_accuracy(rows: list[dict]) -> None:
         r["path"].write_text(json.dumps(d))
 
 
+def add_confirmation(rows: list[dict]) -> None:
+    """Confirm runs stored before searches confirmed their best (``hwsearch.search.confirm``).
+
+    Confirmation reads only a search's episodes, so applying the search's own function
+    (``confirm_history``) to a stored history gives what ``run_search`` gives today; the
+    run file is marked ``confirmation_added`` and its test score, if the best changed, redone.
+    """
+    from hwsearch.search import SearchContext
+    from hwsearch.search.confirm import confirm_history
+    from hwsearch.search.result import EpisodeRecord
+
+    contexts: dict[tuple, SearchContext] = {}
+    for r in rows:
+        d = r.get("data")
+        if d is None or "confirmation" in d:
+            continue
+        spec = spec_from_dict(d["spec"])
+        key = (spec.model, spec.target, json.dumps(spec.budget.model_dump()), spec.eval_samples)
+        if key not in contexts:
+            contexts[key] = SearchContext(spec)
+        ctx = contexts[key]
+        ctx.spec = spec
+        done = confirm_history(ctx, [EpisodeRecord.from_dict(h) for h in d["history"]])
+        d["spec"] = spec.model_dump(mode="json")
+        d["confirmation"], d["confirmation_added"] = None, True
+        if done is not None:
+            best, d["confirmation"] = done
+            if best.policy.to_dict() != d["best"]["policy"]:
+                d.pop("test_accuracy", None)
+            d["best"] = best.to_dict()
+            d["evaluations"] += len(d["confirmation"]["candidates"])
+        r["path"].write_text(json.dumps(d))
+        print(f"{r['path'].stem}: confirmed", flush=True)
+
+
 def _run_one(body: dict, path: Path, threads: int | None = None) -> dict:
     """One search, its result written to ``path`` (the grid resumes by skipping such files).
 
@@ -304,6 +339,7 @@ def main() -> None:
     if args.workers < 1:
         p.error("--workers: give 1 or more")
     rows = run_grid(args)
+    add_confirmation(rows)
     add_test_accuracy(rows)
     table = summarise(rows, args.episodes)
     args.out.mkdir(parents=True, exist_ok=True)

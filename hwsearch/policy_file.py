@@ -88,6 +88,9 @@ def policy_document(result, specs: list[LayerSpec], cost_model) -> dict[str, Any
             "best_episode": result.best.episode,
             "wall_time_s": result.wall_time_s,
             "cancelled": result.cancelled,
+            # accuracy on the search's subset and the confirmation images together (None: not confirmed)
+            "confirmed_accuracy": result.best.confirmed_accuracy,
+            "confirm_samples": (result.confirmation or {}).get("samples"),
         },
         "spec": spec.model_dump(mode="json"),
         "versions": {"hwsearch": hwsearch.__version__, "torch": torch.__version__, "python": platform.python_version()},

@@ -68,3 +68,26 @@ def test_plotted_front_is_monotone_in_latency_and_keeps_only_undominated_points(
     ]
     front = search_quality.latency_front(points)
     assert [(p["latency_ms"], p["accuracy"]) for p in front] == [(1.0, 0.80), (2.0, 0.85), (3.0, 0.90)]
+
+
+def test_confirming_a_stored_run_gives_what_the_search_gives_today(search_quality, tmp_path):
+    import json
+
+    body = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.3}, "agent": "random",
+            "episodes": 10, "seed": 1, "eval_samples": 100}
+    today = run_search(body).to_dict()
+    stored = run_search({**body, "confirm_top": 0}).to_dict()  # as a run made before confirmation
+    del stored["confirmation"], stored["spec"]["confirm_top"], stored["spec"]["confirm_samples"]
+    stored["test_accuracy"] = 0.5
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(stored))
+    rows = [{"data": json.loads(path.read_text()), "path": path}]
+    search_quality.add_confirmation(rows)
+    upgraded = json.loads(path.read_text())
+    assert upgraded["confirmation"] == today["confirmation"] is not None
+    assert upgraded["best"] == today["best"] and upgraded["evaluations"] == today["evaluations"]
+    assert upgraded["spec"] == today["spec"] and upgraded["confirmation_added"] is True
+    if today["best"]["policy"] != stored["best"]["policy"]:
+        assert "test_accuracy" not in upgraded  # scored again on the new best
+    search_quality.add_confirmation(rows)  # idempotent: already confirmed, left alone
+    assert json.loads(path.read_text()) == upgraded

@@ -38,6 +38,9 @@ def search_command(
     max_bits: Annotated[int, typer.Option(help="Highest width to consider.")] = 8,
     eval_samples: Annotated[int, typer.Option(min=0, help="Validation images per evaluation (0 = all).")] = 2000,
     finetune_steps: Annotated[int, typer.Option(min=0, help="Quantization-aware fine-tune steps for the best policy.")] = 0,
+    confirm_top: Annotated[
+        int, typer.Option(min=0, max=100, help="Re-measure this many best policies on unused validation images (0 = off).")
+    ] = 5,
     weights: Annotated[str | None, typer.Option(help="Model weights (.safetensors).")] = None,
     data: Annotated[str | None, typer.Option(help="Data set (digits, fashion, npz:PATH, folder:PATH).")] = None,
     checkpoint_dir: Annotated[
@@ -75,6 +78,7 @@ def search_command(
         "max_bits": max_bits,
         "eval_samples": eval_samples or None,
         "finetune_steps": finetune_steps,
+        "confirm_top": confirm_top,
         "weights": weights,
         "data": data,
     }
@@ -161,6 +165,13 @@ def _summary(result, doc: dict, out: Path) -> None:
         f"(int8 {b['size_mb']:.4g}); {result.evaluations} evaluations in {result.wall_time_s:.1f} s"
         + ("; [yellow]cancelled[/yellow]" if result.cancelled else "")
     )
+    if result.confirmation is not None:
+        c = result.confirmation
+        picked = "kept the search's best" if c["chosen"] == 0 else f"chose its no. {c['chosen'] + 1}"
+        console.print(
+            f"confirmed: the best {len(c['candidates'])} measured again on {c['samples']} unused validation images; "
+            f"{picked}, {100 * result.best.confirmed_accuracy:.2f}% on all {c['samples'] + c['search_samples']}"
+        )
     if result.finetune is not None:
         f = result.finetune
         console.print(f"fine-tune ({f.steps} steps): {100 * f.accuracy_before:.2f}% -> {100 * f.accuracy_after:.2f}%")

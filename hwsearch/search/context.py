@@ -235,7 +235,7 @@ class SearchContext(Costing):
     def __init__(self, spec: SearchSpec, costing: Costing | None = None) -> None:
         import torch
 
-        from hwsearch.data import load_dataset
+        from hwsearch.data import Split, load_dataset
         from hwsearch.evaluate import accuracy
         from hwsearch.quant import QuantizedModel
         from hwsearch.zoo import build_model, model_dataset
@@ -246,6 +246,9 @@ class SearchContext(Costing):
         dataset = load_dataset(spec.data) if spec.data else model_dataset(spec.model)
         self.dataset = dataset
         self.eval_split = dataset.val.head(spec.eval_samples) if spec.eval_samples else dataset.val
+        rest = Split(dataset.val.x[len(self.eval_split) :], dataset.val.y[len(self.eval_split) :])
+        self.confirm_split = rest.head(spec.confirm_samples) if spec.confirm_samples else rest  # may be empty
+        self.confirm_cache: dict[Policy, float] = {}
         torch.manual_seed(spec.seed)
         self.qmodel = QuantizedModel(self.model, dataset.calib.x)  # fixed calibration: a policy scores the same for every seed
         self.qmodel.precompute(sorted(set(self.bits) | {8}))
@@ -310,6 +313,16 @@ class SearchContext(Costing):
         self.cache[policy] = value
         self.order.append(policy)
         return value
+
+    def confirm_accuracy(self, policy: Policy) -> float:
+        """Accuracy of ``policy`` on the confirmation images (``hwsearch.search.confirm``; cached)."""
+        hit = self.confirm_cache.get(policy)
+        if hit is None:
+            start = time.perf_counter()
+            self.qmodel.set_policy(policy)
+            hit = self.confirm_cache[policy] = self._accuracy(self.qmodel, self.confirm_split)
+            self.stats.eval_seconds += time.perf_counter() - start
+        return hit
 
     def accuracy_of(self, w: np.ndarray, a: np.ndarray) -> float:
         return self.accuracy(self.to_policy(w, a))

@@ -38,6 +38,7 @@ class EvaluatedPolicy:
     episode: int | None = None
     robust_accuracy: float | None = None  # under the spec's robust attack (None: not measured)
     robust_clean_accuracy: float | None = None  # clean, on the same attacked subset
+    confirmed_accuracy: float | None = None  # on the search's subset and the confirmation images together
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -50,13 +51,15 @@ class EvaluatedPolicy:
         }
         if self.robust_accuracy is not None:
             d["robust_accuracy"], d["robust_clean_accuracy"] = self.robust_accuracy, self.robust_clean_accuracy
+        if self.confirmed_accuracy is not None:
+            d["confirmed_accuracy"] = self.confirmed_accuracy
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvaluatedPolicy:
         return cls(
             Policy.from_dict(d["policy"]), d["accuracy"], _back(d["latency_ms"]), _back(d["energy_mj"]), d["size_mb"], d["episode"],
-            d.get("robust_accuracy"), d.get("robust_clean_accuracy"),
+            d.get("robust_accuracy"), d.get("robust_clean_accuracy"), d.get("confirmed_accuracy"),
         )
 
 
@@ -143,6 +146,7 @@ class SearchResult:
     unit: str = ""
     eval_seconds: float = 0.0  # time spent measuring accuracy (this process)
     robustness: dict[str, Any] | None = None  # attack settings, float robust accuracy, cost (spec.robust)
+    confirmation: dict[str, Any] | None = None  # how the best was confirmed (hwsearch.search.confirm), if it was
     # the best policy's fine-tuned float weights (safetensors bytes; not in to_dict: they
     # go beside the policy file or into the store, see hwsearch.finetuned_weights)
     finetuned_weights: bytes | None = None
@@ -164,6 +168,7 @@ class SearchResult:
             "unit": self.unit,
             "eval_seconds": self.eval_seconds,
             "robustness": self.robustness,
+            "confirmation": self.confirmation,
         }
 
     @classmethod
@@ -184,4 +189,5 @@ class SearchResult:
             unit=d.get("unit", ""),
             eval_seconds=d.get("eval_seconds", 0.0),
             robustness=d.get("robustness"),
+            confirmation=d.get("confirmation"),
         )

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from hwsearch.policy import Policy
+from hwsearch.search.confirm import confirm_history
 from hwsearch.search.context import EpisodeOutcome, SearchContext, build_costing
 from hwsearch.search.result import (
     Baseline,
@@ -39,7 +40,7 @@ from hwsearch.search.result import (
     SearchProgress,
     SearchResult,
 )
-from hwsearch.search.spec import SearchSpec, SpecError, spec_from_dict
+from hwsearch.search.spec import DEFAULT_CONFIRM_TOP, SearchSpec, SpecError, spec_from_dict
 
 CHECKPOINT_NAME = "checkpoint.json"
 CHECKPOINT_VERSION = 1
@@ -192,7 +193,8 @@ def load_checkpoint(checkpoint_dir: str | Path, spec: SearchSpec) -> dict | None
         raise CheckpointError(f"checkpoint {path} has version {doc.get('version')}, expected {CHECKPOINT_VERSION}")
     stored = doc.get("spec")
     if isinstance(stored, dict):
-        stored = {"robust": None, **stored}  # checkpoints from before the robust field
+        # checkpoints from before these fields (neither changes the episodes a search replays)
+        stored = {"robust": None, "confirm_top": DEFAULT_CONFIRM_TOP, "confirm_samples": None, **stored}
     if stored != spec.model_dump(mode="json"):
         raise CheckpointError(f"checkpoint {path} was made for another spec; use another checkpoint folder or delete it")
     return doc
@@ -239,6 +241,11 @@ def run_search(
         session.cancelled = True
         c = ctx.int8
         session.best = EvaluatedPolicy(int8, int8_acc, c.latency_ms, c.energy_mj, c.size_mb, None)
+    confirmation = None
+    if ctx.robust is None and session.history and not session.cancelled:
+        confirmed = confirm_history(ctx, session.history)
+        if confirmed is not None:
+            session.best, confirmation = confirmed
     finetune, finetuned_weights = None, None
     if spec.finetune_steps > 0 and not session.cancelled:
         finetune, finetuned_weights = _finetune(ctx, session.best, spec)
@@ -264,7 +271,7 @@ def run_search(
         history=session.history,
         float_accuracy=ctx.float_accuracy,
         baseline_int8=Baseline(c8.latency_ms, c8.energy_mj, c8.size_mb, int8_acc),
-        evaluations=len(ctx.cache),
+        evaluations=len(ctx.cache) + len(ctx.confirm_cache),
         wall_time_s=session.elapsed(),
         cancelled=session.cancelled,
         finetune=finetune,
@@ -273,6 +280,7 @@ def run_search(
         unit=ctx.unit,
         eval_seconds=ctx.stats.eval_seconds,
         robustness=robustness,
+        confirmation=confirmation,
     )
 
 

@@ -23,6 +23,7 @@ from hwsearch.robust.config import RobustSpec
 OBJECTIVES = ("latency", "energy", "size")
 UNITS = {"latency": "ms", "energy": "mJ", "size": "MB"}
 DEFAULT_EVAL_SAMPLES = 2000
+DEFAULT_CONFIRM_TOP = 5
 
 
 class SpecError(ValueError):
@@ -109,6 +110,16 @@ class SearchSpec(BaseModel):
         DEFAULT_EVAL_SAMPLES,
         ge=1,
         description="Validation images used to score a policy (first N of the fixed validation split); None = all.",
+    )
+    confirm_top: int = Field(
+        DEFAULT_CONFIRM_TOP,
+        ge=0,
+        le=100,
+        description="After the search, measure this many best policies again on validation images the search did not "
+        "use, and keep the best on both subsets (0 = keep the best on the search's subset).",
+    )
+    confirm_samples: int | None = Field(
+        None, ge=1, description="Validation images for that confirmation, the ones after the search's subset; None = all of them."
     )
     finetune_steps: int = Field(0, ge=0, description="Quantization-aware fine-tune steps for the best policy (0 = none).")
     weights: str | None = Field(None, description="Path to a .safetensors file with the model's weights (else the zoo's).")
