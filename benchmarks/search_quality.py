@@ -206,8 +206,12 @@ def _verdict(by_agent: dict[str, list[dict]], key: str, what: str, default: str 
 
 
 def _acc(data: dict, key: str) -> float | None:
-    """A run's validation accuracy (``"val"``, what the search maximised) or held-out one (``"test"``)."""
-    return data["best"]["accuracy"] if key == "val" else data.get("test_accuracy")
+    """A run's validation accuracy (``"val"``: the search's own estimate of its answer, on all
+    the validation images it measured it on, confirmation included) or held-out one (``"test"``)."""
+    if key == "test":
+        return data.get("test_accuracy")
+    confirmed = data["best"].get("confirmed_accuracy")
+    return data["best"]["accuracy"] if confirmed is None else confirmed
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -236,6 +240,12 @@ def summarise(rows: list[dict], episodes: int) -> str:
             f"at {first['baseline_int8']['latency_ms']:.4g} ms; budget {first['budget']:.4g} ms; "
             f"{first['spec']['eval_samples']} validation images; {episodes} episodes.\n"
         )
+        conf = next((r["data"]["confirmation"] for r in done if r["data"].get("confirmation")), None)
+        if conf:
+            lines.append(
+                f"val: each best's accuracy on the {conf['search_samples']} search images and the {conf['samples']} "
+                f"confirmation images together (the best of the top {len(conf['candidates'])}, confirmed).\n"
+            )
         lines.append(
             "| agent | seeds | val accuracy % (mean ± sd) | test accuracy % (mean ± sd) | latency ms | energy mJ | evaluations | wall s (median) |"
         )
@@ -244,7 +254,7 @@ def summarise(rows: list[dict], episodes: int) -> str:
         for r in done:
             by_agent.setdefault(r["agent"], []).append(r["data"])
         for agent, runs in by_agent.items():
-            accs = [100 * d["best"]["accuracy"] for d in runs]
+            accs = [100 * _acc(d, "val") for d in runs]
             tests = [100 * d["test_accuracy"] for d in runs if "test_accuracy" in d]
             test = _mean_sd(tests) if len(tests) == len(runs) else "-"
             lat = statistics.mean(d["best"]["latency_ms"] for d in runs)

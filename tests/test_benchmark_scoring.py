@@ -78,7 +78,7 @@ def test_confirming_a_stored_run_gives_what_the_search_gives_today(search_qualit
     today = run_search(body).to_dict()
     stored = run_search({**body, "confirm_top": 0}).to_dict()  # as a run made before confirmation
     del stored["confirmation"], stored["spec"]["confirm_top"], stored["spec"]["confirm_samples"]
-    stored["test_accuracy"] = 0.5
+    stored["test_accuracy"], stored["bench_wall_s"] = 0.5, 1.0
     path = tmp_path / "run.json"
     path.write_text(json.dumps(stored))
     rows = [{"data": json.loads(path.read_text()), "path": path}]
@@ -91,3 +91,6 @@ def test_confirming_a_stored_run_gives_what_the_search_gives_today(search_qualit
         assert "test_accuracy" not in upgraded  # scored again on the new best
     search_quality.add_confirmation(rows)  # idempotent: already confirmed, left alone
     assert json.loads(path.read_text()) == upgraded
+    table = search_quality.summarise([{**rows[0], "model": "digits-cnn", "target": "bismo-edge", "budget": 0.3,
+                                        "agent": "random", "seed": 1}], episodes=10)
+    assert f"| random | 1 | {100 * upgraded['best']['confirmed_accuracy']:.2f} ± 0.00 |" in table  # val: the confirmed figure
