@@ -20,3 +20,12 @@ def digits_cnn():
     from hwsearch.zoo import build_model
 
     return build_model("digits-cnn")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one thread is as fast, and immune to OpenMP stalls on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
