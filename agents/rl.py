@@ -259,7 +259,7 @@ class SB3Agent(Agent):
     def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
         import torch
 
-        env = MixedPrecisionEnv(ctx, action=self.action, decisions=self.decisions)
+        env = MixedPrecisionEnv(ctx, action=self.action, decisions=self.decisions, fitted_trajectory=self.learn_from_fitted)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         threads = torch.get_num_threads()

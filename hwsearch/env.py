@@ -23,9 +23,10 @@ measured (cached per policy), and the reward is HAQ's ``0.1 * (acc - acc_float)`
 percentage points (see ``SearchContext.reward``); intermediate steps give reward 0.
 ``info`` of the last step carries ``policy`` (dict), ``accuracy``, ``latency_ms``,
 ``energy_mj``, ``size_mb``, ``objective``, ``reward`` and ``fitted`` (bits were lowered);
-when fitted, also ``fitted_obs`` and ``fitted_action``: the observations and actions of
-the episode that proposes the fitted policy itself (``trajectory``), so an agent can learn
-from the policy that was measured rather than the one it proposed.
+when fitted and the env was built with ``fitted_trajectory=True``, also ``fitted_obs``
+and ``fitted_action``: the observations and actions of the episode that proposes the
+fitted policy itself (``trajectory``), so an agent can learn from the policy that was
+measured rather than the one it proposed.
 A budget no policy can meet is a ``SpecError`` when the context is built.
 """
 
@@ -54,7 +55,9 @@ class MixedPrecisionEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, ctx: SearchContext, action: str = "box", decisions: str = "separate") -> None:
+    def __init__(
+        self, ctx: SearchContext, action: str = "box", decisions: str = "separate", fitted_trajectory: bool = False
+    ) -> None:
         super().__init__()
         if action not in ("box", "discrete"):
             raise ValueError(f"action: must be 'box' or 'discrete', got {action!r}")
@@ -63,6 +66,7 @@ class MixedPrecisionEnv(gym.Env):
         self.ctx = ctx
         self.action_type = action
         self.decisions = decisions
+        self.fitted_trajectory = fitted_trajectory  # only agents that learn from it pay for the replay
         self.n_bits = len(ctx.bits)
         self.action_space = (
             spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32) if action == "box" else spaces.Discrete(self.n_bits)
@@ -204,7 +208,7 @@ class MixedPrecisionEnv(gym.Env):
             "reward": outcome.reward,
             "fitted": fitted,
         }
-        if fitted:  # what was measured, step by step, for agents that learn from it
+        if fitted and self.fitted_trajectory:  # what was measured, step by step
             fw, fa = self.ctx.to_index(outcome.policy)
             info["fitted_obs"], index = self.trajectory(fw, fa)
             info["fitted_action"] = index if self.action_type == "discrete" else (index + 0.5) / self.n_bits

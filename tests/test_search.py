@@ -99,7 +99,7 @@ def test_env_trajectory_is_the_episode_that_picks_that_policy(ctx, decisions):
 def test_fitted_episode_is_learned_as_the_policy_that_was_measured(ctx):
     from agents.rl import EpisodeRewardBuffer
 
-    env = MixedPrecisionEnv(ctx)
+    env = MixedPrecisionEnv(ctx, fitted_trajectory=True)
     buffers = {
         flag: EpisodeRewardBuffer(100, env.observation_space, env.action_space, device="cpu", learn_from_fitted=flag)
         for flag in (True, False)
