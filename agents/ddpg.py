@@ -15,10 +15,6 @@ from agents.rl import (
     default_warmup,
 )
 
-#: Share of a search's episodes DDPG spends on the final hill climb (docs/benchmarks.md:
-#: on fashion-cnn at 0.25 x int8 it lifted DDPG's held-out accuracy from 89.94 to 90.75).
-DEFAULT_REFINE = 0.2
-
 
 class HaqDDPG(SlowActorMixin, HaqExplorationMixin, DDPG):
     """SB3's DDPG with truncated-normal exploration and HAQ's slower actor."""
@@ -30,14 +26,13 @@ class DDPGAgent(SB3Agent):
     Options: ``warmup_episodes`` (default ``min(20, episodes // 5)``), ``sigma`` (0.5),
     ``sigma_decay`` (0.995; HAQ: 0.99), ``batch_size`` (64), ``use_baseline`` (True), ``gamma`` (0),
     ``tau`` (0.01), ``actor_learning_rate`` (1e-4; the critic's is ``learning_rate``, 1e-3),
-    ``refine`` (0.2: the last fifth of the episodes hill-climb around the best episode,
-    ``agents.refine``; HAQ has no such phase, 0 turns it off), plus ``SB3Agent``'s;
+    plus ``SB3Agent``'s (among them ``refine``, a final hill climb, off as in HAQ);
     ``net_arch`` defaults to [128, 128] (HAQ: 300x300, which doubles the agent's share of
     a search's time for no gain we could measure).
     """
 
     name = "ddpg"
-    description = "DDPG with HAQ's recipe (warm-up, truncated-normal noise, reward baseline), then a short local climb; the default"
+    description = "DDPG with HAQ's recipe (warm-up, truncated-normal noise, reward baseline); the default"
     algorithm = HaqDDPG
 
     def __init__(
@@ -50,10 +45,9 @@ class DDPGAgent(SB3Agent):
         gamma: float = 0.0,
         tau: float = 0.01,
         actor_learning_rate: float = HAQ_ACTOR_LR,
-        refine: float = DEFAULT_REFINE,
         **options,
     ) -> None:
-        super().__init__(refine=refine, **options)
+        super().__init__(**options)
         self.warmup_episodes = warmup_episodes
         self.sigma, self.sigma_decay = sigma, sigma_decay
         self.batch_size, self.use_baseline, self.gamma, self.tau = batch_size, use_baseline, gamma, tau

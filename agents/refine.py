@@ -2,8 +2,9 @@
 
 Why. An RL search's episodes scatter: on fashion-cnn at 0.25 x int8, DDPG's episodes still
 average 85% in its last 30 (exploration never stops), and its best sits in whatever basin
-it happened to reach. A few episodes spent on the best's neighbours turn a near-miss into
-that basin's top, which a further ten thousand exploratory episodes rarely reach.
+it happened to reach. Episodes spent on the best's neighbours climb to that basin's top
+(one fashion-cnn seed: from 88.6% to 91.45% on the search's images in 15 episodes). The
+climb is off by default (``refine`` = 0, see ``agents.rl``).
 
 Move. From the incumbent, raise one decision (a layer's weight or activation width) by one
 width and lower another by one, then fit to the budget (``ctx.fit``) if the pair overshoots:

@@ -26,10 +26,12 @@ rose 1.4 points over six seeds, on fashion-mobilenet (46 decisions) its searches
 policies a point worse, not because the fit rewrites much (measured: it changes about
 4 of 12 decisions on fashion-cnn and 4 of 46 on fashion-mobilenet); why is open.
 
-A departure that is on for DDPG (``refine``, 0.2 there, 0 for the others): the last
-share of the episodes is a hill climb around the best episode (``agents.refine``). HAQ's
-exploration never settles in 300 episodes; the climb takes the basin the agent reached
-to its top (fashion-cnn at 0.25 x int8: 89.94 -> 90.75 held-out, docs/benchmarks.md).
+A second option off by default (``refine``, a share of the episodes): the last part of
+the search is a hill climb around the best episode (``agents.refine``), since HAQ's
+exploration never settles in 300 episodes. With 0.2 it lifted DDPG on fashion-cnn at
+0.25 x int8 from 89.94% to 90.75% held-out, but on fashion-mobilenet, whose DDPG finds
+its best late, the shorter learning phase cost more than the climb gained
+(docs/benchmarks.md).
 
 Off-policy agents learn after each episode (``train_freq=(1, "episode")``), one gradient
 step per transition collected (HAQ; ``updates_per_step`` scales it). Adam runs fused (the

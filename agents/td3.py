@@ -14,15 +14,14 @@ class HaqTD3(SlowActorMixin, HaqExplorationMixin, TD3):
 
 class TD3Agent(DDPGAgent):
     """TD3 with HAQ's warm-up, noise and reward baseline; options as ``DDPGAgent`` plus
-    ``policy_delay`` (2) and ``target_policy_noise`` (0.2), but ``refine`` defaults to 0
-    (the climb is DDPG's; the benchmark's TD3 runs are without it)."""
+    ``policy_delay`` (2) and ``target_policy_noise`` (0.2)."""
 
     name = "td3"
     description = "TD3 with HAQ's warm-up, truncated-normal noise and reward baseline"
     algorithm = HaqTD3
 
-    def __init__(self, policy_delay: int = 2, target_policy_noise: float = 0.2, refine: float = 0.0, **options) -> None:
-        super().__init__(refine=refine, **options)
+    def __init__(self, policy_delay: int = 2, target_policy_noise: float = 0.2, **options) -> None:
+        super().__init__(**options)
         self.policy_delay, self.target_policy_noise = policy_delay, target_policy_noise
 
     def extra_kwargs(self) -> dict:
