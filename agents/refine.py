@@ -7,9 +7,9 @@ it happened to reach. Episodes spent on the best's neighbours climb to that basi
 climb is off by default (``refine`` = 0, see ``agents.rl``).
 
 Move. From the incumbent, raise one decision (a layer's weight or activation width) by one
-width and lower another by one, then fit to the budget (``ctx.fit``) if the pair overshoots:
-a trade of bits between two decisions at about the same cost. Without a pair that fits, a
-plain raise is tried when the budget leaves room. A neighbour is proposed (one episode) only
+width; if that overshoots the budget, lower another by one, and fit (``ctx.fit``) what
+still overshoots: a trade of bits between decisions at about the same cost (when the
+budget has room for the raise alone, nothing is lowered). A neighbour is proposed (one episode) only
 if its fitted policy is new to the search; it replaces the incumbent when it scores higher.
 Deterministic given ``seed`` and the accuracies observed, as the agent interface requires.
 """
@@ -42,10 +42,8 @@ def neighbour(ctx: SearchContext, w: np.ndarray, a: np.ndarray, rng: np.random.G
     return ctx.fit(child[:nl], child[nl:])
 
 
-def refine(
-    ctx: SearchContext, start: Policy, start_accuracy: float, seen: set[Policy], seed: int, episodes: int | None = None
-) -> None:
-    """Hill-climb from ``start`` until ``ctx.stopped`` (or ``episodes`` proposals).
+def refine(ctx: SearchContext, start: Policy, start_accuracy: float, seen: set[Policy], seed: int) -> None:
+    """Hill-climb from ``start`` until ``ctx.stopped`` (or no unseen neighbour is left).
 
     ``seen``: policies the search has already measured (the agent's own record, never
     ``ctx.cache``); it is extended with what the climb proposes.
@@ -53,8 +51,7 @@ def refine(
     rng = np.random.default_rng([seed, 0x5EF1])
     w, a = ctx.to_index(start)
     best = start_accuracy
-    proposed = 0
-    while not ctx.stopped and (episodes is None or proposed < episodes):
+    while not ctx.stopped:
         for _ in range(MAX_TRIES):
             cw, ca = neighbour(ctx, w, a, rng)
             candidate = ctx.to_policy(cw, ca)
@@ -63,7 +60,6 @@ def refine(
         else:
             return
         outcome = ctx.propose(cw, ca)
-        proposed += 1
         seen.add(outcome.policy)
         if outcome.accuracy > best:
             w, a = ctx.to_index(outcome.policy)

@@ -29,9 +29,9 @@ policies a point worse, not because the fit rewrites much (measured: it changes 
 A second option off by default (``refine``, a share of the episodes): the last part of
 the search is a hill climb around the best episode (``agents.refine``), since HAQ's
 exploration never settles in 300 episodes. With 0.2 it lifted DDPG on fashion-cnn at
-0.25 x int8 from 89.94% to 90.75% held-out, but on fashion-mobilenet, whose DDPG finds
-its best late, the shorter learning phase cost more than the climb gained
-(docs/benchmarks.md).
+0.25 x int8 from 89.94% to 90.75% held-out, but cost fashion-mobilenet 0.36 points: the
+climb fits the noise of the search's images, and a shorter learning phase misses the
+late bests DDPG finds on that network (docs/benchmarks.md).
 
 Off-policy agents learn after each episode (``train_freq=(1, "episode")``), one gradient
 step per transition collected (HAQ; ``updates_per_step`` scales it). Adam runs fused (the
