@@ -209,7 +209,7 @@ class SB3Agent(Agent):
     per transition, 1.0 as in HAQ), ``buffer_episodes`` (episodes the replay buffer
     keeps, oldest dropped first; None keeps the whole search) and ``learn_from_fitted``
     (False, as HAQ: learn from the proposal; True: from the fitted policy, see the
-    module docstring). ``refine`` (0.0; DDPG sets its own): the share of the episodes
+    module docstring). ``refine`` (0.0, off for every agent): the share of the episodes
     spent, after learning, on a hill climb around the best episode (``agents.refine``).
     Subclasses add theirs and build the algorithm in ``make``.
     """
