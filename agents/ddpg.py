@@ -5,6 +5,7 @@ from __future__ import annotations
 from stable_baselines3 import DDPG
 
 from agents.rl import (
+    DEFAULT_CLIMB_AFTER_STALL,
     HAQ_ACTOR_LR,
     HAQ_SIGMA,
     DEFAULT_SIGMA_DECAY,
@@ -26,13 +27,17 @@ class DDPGAgent(SB3Agent):
     Options: ``warmup_episodes`` (default ``min(20, episodes // 5)``), ``sigma`` (0.5),
     ``sigma_decay`` (0.995; HAQ: 0.99), ``batch_size`` (64), ``use_baseline`` (True), ``gamma`` (0),
     ``tau`` (0.01), ``actor_learning_rate`` (1e-4; the critic's is ``learning_rate``, 1e-3),
-    plus ``SB3Agent``'s (among them ``refine``, a final hill climb, off as in HAQ);
+    ``climb_after_stall`` (0.5: after half the episodes without a new best, hill-climb from
+    the best; None: HAQ's plain DDPG), plus ``SB3Agent``'s;
     ``net_arch`` defaults to [128, 128] (HAQ: 300x300, which doubles the agent's share of
     a search's time for no gain we could measure).
     """
 
     name = "ddpg"
-    description = "DDPG with HAQ's recipe (warm-up, truncated-normal noise, reward baseline); the default"
+    description = (
+        "DDPG with HAQ's recipe (warm-up, truncated-normal noise, reward baseline), ending in a hill climb "
+        "once half the search brings no new best; the default"
+    )
     algorithm = HaqDDPG
 
     def __init__(
@@ -45,9 +50,10 @@ class DDPGAgent(SB3Agent):
         gamma: float = 0.0,
         tau: float = 0.01,
         actor_learning_rate: float = HAQ_ACTOR_LR,
+        climb_after_stall: float | None = DEFAULT_CLIMB_AFTER_STALL,
         **options,
     ) -> None:
-        super().__init__(**options)
+        super().__init__(climb_after_stall=climb_after_stall, **options)
         self.warmup_episodes = warmup_episodes
         self.sigma, self.sigma_decay = sigma, sigma_decay
         self.batch_size, self.use_baseline, self.gamma, self.tau = batch_size, use_baseline, gamma, tau

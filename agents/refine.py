@@ -3,8 +3,9 @@
 Why. An RL search's episodes scatter: on fashion-cnn at 0.25 x int8, DDPG's episodes still
 average 85% in its last 30 (exploration never stops), and its best sits in whatever basin
 it happened to reach. Episodes spent on the best's neighbours climb to that basin's top
-(one fashion-cnn seed: from 88.6% to 91.45% on the search's images in 15 episodes). The
-climb is off by default (``refine`` = 0, see ``agents.rl``).
+(one fashion-cnn seed: from 88.6% to 91.45% on the search's images in 15 episodes). An
+SB3 agent climbs once its learning has stalled (``climb_after_stall``, see ``agents.rl``;
+DDPG's default).
 
 Move. From the incumbent, raise one decision (a layer's weight or activation width) by one
 width; if that overshoots the budget, lower another by one, and fit (``ctx.fit``) what
@@ -43,7 +44,8 @@ def neighbour(ctx: SearchContext, w: np.ndarray, a: np.ndarray, rng: np.random.G
 
 
 def refine(ctx: SearchContext, start: Policy, start_accuracy: float, seen: set[Policy], seed: int) -> None:
-    """Hill-climb from ``start`` until ``ctx.stopped`` (or no unseen neighbour is left).
+    """Hill-climb from ``start`` until ``ctx.stopped``, or until ``MAX_TRIES`` draws in a row
+    give only measured policies (the incumbent is then a local optimum: the search ends early).
 
     ``seen``: policies the search has already measured (the agent's own record, never
     ``ctx.cache``); it is extended with what the climb proposes.

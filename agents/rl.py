@@ -26,12 +26,15 @@ rose 1.4 points over six seeds, on fashion-mobilenet (46 decisions) its searches
 policies a point worse, not because the fit rewrites much (measured: it changes about
 4 of 12 decisions on fashion-cnn and 4 of 46 on fashion-mobilenet); why is open.
 
-A second option off by default (``refine``, a share of the episodes): the last part of
-the search is a hill climb around the best episode (``agents.refine``), since HAQ's
-exploration never settles in 300 episodes. With 0.2 it lifted DDPG on fashion-cnn at
-0.25 x int8 from 89.94% to 90.75% held-out, but cost fashion-mobilenet 0.36 points: the
-climb fits the noise of the search's images, and a shorter learning phase misses the
-late bests DDPG finds on that network (docs/benchmarks.md).
+An ending that departs from HAQ (``climb_after_stall``, a share of the episodes; DDPG's
+default 0.5, off for TD3, SAC and PPO): once the search has gone that share of its
+episodes without a new best, learning stops and the remaining episodes hill-climb from
+the best episode (``agents.refine``). HAQ's exploration never settles in 300 episodes: on
+fashion-cnn at 0.25 x int8 DDPG found its best by episode 34-77 and nothing better in the
+220+ episodes after, whose average was 85% against a best of 89-91%. A stall of half the
+search is the trigger because a shorter one cut off fashion-mobilenet, whose DDPG goes
+100-140 episodes without a new best and then finds one (docs/benchmarks.md); a fixed
+share climbed on every search (``refine`` of session 6) and cost that network its late bests.
 
 Off-policy agents learn after each episode (``train_freq=(1, "episode")``), one gradient
 step per transition collected (HAQ; ``updates_per_step`` scales it). Adam runs fused (the
@@ -64,6 +67,7 @@ DEFAULT_SIGMA_DECAY = 0.995  # HAQ: 0.99; see the module docstring
 HAQ_BASELINE_ALPHA = 0.5  # moving average of batch means: baseline += alpha * (mean - baseline)
 HAQ_ACTOR_LR = 1e-4
 HAQ_CRITIC_LR = 1e-3
+DEFAULT_CLIMB_AFTER_STALL = 0.5  # DDPG's; see the module docstring
 
 
 def default_warmup(episodes: int) -> int:
@@ -186,18 +190,26 @@ class EpisodeRewardBuffer(ReplayBuffer):
 
 
 class StopWhenDone(BaseCallback):
-    """Stops ``learn`` once the runner has set ``ctx.stopped`` or ``limit`` episodes ended,
-    keeping the agent's own record of what each finished episode measured (``outcomes``)."""
+    """Stops ``learn`` once the runner has set ``ctx.stopped``, or, with ``patience``, once
+    that many episodes in a row brought no new best (``stalled``), keeping the agent's own
+    record of what each finished episode measured (``outcomes``; ``best`` indexes the
+    first of the most accurate)."""
 
-    def __init__(self, ctx: SearchContext, env: MixedPrecisionEnv, limit: int | None = None) -> None:
+    def __init__(self, ctx: SearchContext, env: MixedPrecisionEnv, patience: int | None = None) -> None:
         super().__init__()
-        self.ctx, self.env, self.limit = ctx, env, limit
+        self.ctx, self.env, self.patience = ctx, env, patience
         self.outcomes: list = []
+        self.best = 0
+        self.stalled = False
 
     def _on_step(self) -> bool:
         if bool(np.asarray(self.locals["dones"]).reshape(-1)[0]):
             self.outcomes.append(self.env.last_outcome)
-        return not self.ctx.stopped and (self.limit is None or len(self.outcomes) < self.limit)
+            if self.env.last_outcome.accuracy > self.outcomes[self.best].accuracy:
+                self.best = len(self.outcomes) - 1
+            since = len(self.outcomes) - 1 - self.best
+            self.stalled = self.patience is not None and since >= self.patience
+        return not self.ctx.stopped and not self.stalled
 
 
 class SB3Agent(Agent):
@@ -209,8 +221,11 @@ class SB3Agent(Agent):
     per transition, 1.0 as in HAQ), ``buffer_episodes`` (episodes the replay buffer
     keeps, oldest dropped first; None keeps the whole search) and ``learn_from_fitted``
     (False, as HAQ: learn from the proposal; True: from the fitted policy, see the
-    module docstring). ``refine`` (0.0, off for every agent): the share of the episodes
-    spent, after learning, on a hill climb around the best episode (``agents.refine``).
+    module docstring). ``climb_after_stall`` (None: never; DDPG sets 0.5): after that share
+    of the episodes without a new best, the rest of the search hill-climbs from the best
+    episode (``agents.refine``; the module docstring says why). The climb ends early when
+    every neighbour of its incumbent has been measured, so such a search may use fewer
+    episodes than it was given.
     Subclasses add theirs and build the algorithm in ``make``.
     """
 
@@ -226,14 +241,14 @@ class SB3Agent(Agent):
         updates_per_step: float = 1.0,
         buffer_episodes: int | None = None,
         learn_from_fitted: bool = False,
-        refine: float = 0.0,
+        climb_after_stall: float | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         self.learn_from_fitted = learn_from_fitted
-        if not 0.0 <= refine < 1.0:
-            raise ValueError(f"refine must be in [0, 1), got {refine}")
-        self.refine = float(refine)
+        if climb_after_stall is not None and not 0.0 < climb_after_stall <= 1.0:
+            raise ValueError(f"climb_after_stall must be in (0, 1] or None, got {climb_after_stall}")
+        self.climb_after_stall = climb_after_stall
         if updates_per_step <= 0:
             raise ValueError(f"updates_per_step must be > 0, got {updates_per_step}")
         self.updates_per_step = float(updates_per_step)
@@ -284,7 +299,7 @@ class SB3Agent(Agent):
         # machine, OpenMP oversubscription stalls); accuracy evaluation keeps ``threads``
         ctx.eval_threads = threads
         torch.set_num_threads(1)
-        climb = round(self.refine * episodes)
+        patience = None if self.climb_after_stall is None else max(1, round(self.climb_after_stall * episodes))
         self.model = self.make(env, episodes, seed)
         if self.tensorboard_log is None:  # SB3's default logger leaves an empty /tmp/SB3-<date> folder per search
             self.model.set_logger(Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if self.verbose else []))
@@ -292,10 +307,10 @@ class SB3Agent(Agent):
             # a generous step limit: the callback stops at the episode budget (PPO collects
             # whole rollouts, so it may need more steps than episodes x steps per episode)
             total = (episodes + 1) * env.steps_per_episode * 4
-            done = StopWhenDone(ctx, env, episodes - climb if climb else None)
+            done = StopWhenDone(ctx, env, patience)
             self.model.learn(total_timesteps=total, callback=done, tb_log_name=self.name)
         finally:
             torch.set_num_threads(threads)
-        if climb and done.outcomes and not ctx.stopped:
-            best = max(done.outcomes, key=lambda o: o.accuracy)  # the first of equals
+        if done.stalled and not ctx.stopped:
+            best = done.outcomes[done.best]
             refine(ctx, best.policy, best.accuracy, {o.policy for o in done.outcomes}, seed)

@@ -1,20 +1,26 @@
-"""The local refinement that ends a DDPG search (``agents.refine``): feasible trades of one
-width around the incumbent, only new policies, and a resume inside the climb replays it."""
+"""The hill climb that ends a stalled DDPG search (``agents.refine``, ``climb_after_stall``):
+learning stops after a run of episodes without a new best, the climb proposes feasible
+trades of one width around the incumbent, only new policies, and a resume inside the
+climb replays it."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from agents import get_agent
 from agents.refine import neighbour
+from agents.rl import StopWhenDone
 from hwsearch.policy import Policy
 from hwsearch.search import SearchContext, run_search, spec_from_dict
 
 BASE = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.3}, "eval_samples": 200}
-OPTIONS = {"net_arch": [32, 32], "warmup_episodes": 2, "refine": 0.5}
+EPISODES = 12
+OPTIONS = {"net_arch": [32, 32], "warmup_episodes": 2, "climb_after_stall": 0.25}  # 3 episodes without a new best
+PATIENCE = 3
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
@@ -32,53 +38,91 @@ def _raised(ctx: SearchContext, policy: dict, incumbent: dict) -> list[int]:
     return [int(d) for d in diff if d > 0]
 
 
-def test_neighbour_fits_and_trades_at_most_one_width_up(ctx):
-    rng = np.random.default_rng(0)
-    start = ctx.fit(rng.integers(0, len(ctx.bits), ctx.n_layers), rng.integers(0, len(ctx.bits), ctx.n_layers))
-    moved = 0
-    for _ in range(50):
-        w, a = neighbour(ctx, *start, rng)
-        assert ctx.fits(w, a)
-        raised = _raised(ctx, ctx.to_policy(w, a).to_dict(), ctx.to_policy(*start).to_dict())
-        assert raised in ([], [1])
-        moved += ctx.to_policy(w, a) != ctx.to_policy(*start)
-    assert moved > 25  # most draws are real moves, not the start again
+def _stall_end(accuracies: list[float], patience: int) -> int | None:
+    """Episodes done when ``patience`` episodes in a row first brought no new best (None: never)."""
+    best = 0
+    for k, acc in enumerate(accuracies):
+        if acc > accuracies[best]:
+            best = k
+        if k - best >= patience:
+            return k + 1
+    return None
 
 
-def test_climb_explores_new_neighbours_of_the_incumbent(ctx):
-    episodes = 12
-    result = run_search({**BASE, "agent": "ddpg", "episodes": episodes, "seed": 2}, agent_options=OPTIONS)
+def _watch(accuracies: list[float], patience: int | None) -> tuple[StopWhenDone, list[bool]]:
+    """Feed finished episodes of these accuracies to the callback; what it answered after each."""
+    env = SimpleNamespace(last_outcome=None)
+    watch = StopWhenDone(SimpleNamespace(stopped=False), env, patience=patience)
+    answers = []
+    for acc in accuracies:
+        watch.locals = {"dones": [False]}  # a step inside an episode records nothing
+        answers.append(watch._on_step())
+        env.last_outcome = SimpleNamespace(accuracy=acc)
+        watch.locals = {"dones": [True]}
+        answers.append(watch._on_step())
+    return watch, answers[1::2]
+
+
+def test_learning_stops_after_patience_episodes_without_a_new_best():
+    watch, going = _watch([0.5, 0.6, 0.6, 0.55], patience=2)  # an equal accuracy is not a new best
+    assert going == [True, True, True, False]
+    assert watch.stalled and watch.best == 1 and len(watch.outcomes) == 4
+
+
+def test_learning_goes_on_while_bests_keep_coming_or_without_patience():
+    watch, going = _watch([0.5, 0.4, 0.6, 0.5, 0.7, 0.6, 0.8], patience=2)
+    assert all(going) and not watch.stalled and watch.best == 6
+    watch, going = _watch([0.9, 0.1, 0.1, 0.1, 0.1], patience=None)
+    assert all(going) and not watch.stalled
+
+
+def test_climb_starts_at_the_stall_and_explores_new_neighbours_of_the_incumbent(ctx):
+    result = run_search({**BASE, "agent": "ddpg", "episodes": EPISODES, "seed": 2}, agent_options=OPTIONS)
     history = result.history
-    assert len(history) == episodes
-    climb = episodes - round(OPTIONS["refine"] * episodes)
-    for k in range(climb, episodes):
+    start = _stall_end([r.accuracy for r in history], PATIENCE)
+    assert start is not None and start < len(history)  # the seed stalls, and the climb proposed something
+    assert len(history) <= EPISODES
+    for k in range(start, len(history)):
         before = history[:k]
         incumbent = max(before, key=lambda r: r.accuracy)  # max keeps the first of equals, as the climb does
         record = history[k]
         assert json.dumps(record.policy) not in {json.dumps(r.policy) for r in before}, k
         assert _raised(ctx, record.policy, incumbent.policy) in ([], [1]), k
         assert ctx.policy_costs(Policy.from_dict(record.policy)).objective <= result.budget * (1 + 1e-9)
-    assert result.best.accuracy >= max(r.accuracy for r in history[:climb])
+    assert result.best.accuracy >= max(r.accuracy for r in history[:start])
+
+
+def test_without_the_option_ddpg_learns_to_the_end():
+    options = {**OPTIONS, "climb_after_stall": None}
+    result = run_search({**BASE, "agent": "ddpg", "episodes": EPISODES, "seed": 2}, agent_options=options)
+    assert len(result.history) == EPISODES
+    climbing = run_search({**BASE, "agent": "ddpg", "episodes": EPISODES, "seed": 2}, agent_options=OPTIONS)
+    start = _stall_end([r.accuracy for r in climbing.history], PATIENCE)
+    # the same episodes up to the stall, then the two part ways
+    assert [r.policy for r in result.history[:start]] == [r.policy for r in climbing.history[:start]]
+    assert [r.policy for r in result.history[start:]] != [r.policy for r in climbing.history[start:]]
 
 
 def test_resume_inside_the_climb_equals_an_uninterrupted_search(tmp_path):
-    body = {**BASE, "agent": "ddpg", "episodes": 10, "seed": 3}
+    body = {**BASE, "agent": "ddpg", "episodes": EPISODES, "seed": 2}
     full = run_search(body, agent_options=OPTIONS).to_dict()
+    start = _stall_end([r["accuracy"] for r in full["history"]], PATIENCE)
+    assert start is not None and start + 2 <= len(full["history"])
     stops = iter(range(100))
-    cut = run_search(body, should_stop=lambda: next(stops) >= 6, checkpoint_dir=tmp_path, agent_options=OPTIONS)
-    assert cut.cancelled and len(cut.history) == 7  # stopped two episodes into the climb
+    cut = run_search(body, should_stop=lambda: next(stops) >= start + 1, checkpoint_dir=tmp_path, agent_options=OPTIONS)
+    assert cut.cancelled and len(cut.history) == start + 2  # stopped two episodes into the climb
     resumed = run_search(body, checkpoint_dir=tmp_path, agent_options=OPTIONS).to_dict()
     for d in (full, resumed):
         d.pop("wall_time_s"), d.pop("eval_seconds")
     assert resumed == full
 
 
-@pytest.mark.parametrize("share", [-0.1, 1.0])
-def test_refine_share_out_of_range_is_refused(share):
-    with pytest.raises(ValueError, match="refine"):
-        get_agent("ddpg", refine=share)
+@pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
+def test_climb_after_stall_out_of_range_is_refused(share):
+    with pytest.raises(ValueError, match="climb_after_stall"):
+        get_agent("ddpg", climb_after_stall=share)
 
 
-def test_no_agent_climbs_by_default():
-    """The benchmark's stored runs are without the climb (HAQ has none): defaults must stay so."""
-    assert [get_agent(name).refine for name in ("ddpg", "td3", "sac", "ppo")] == [0.0] * 4
+def test_only_ddpg_climbs_by_default():
+    """DDPG, the default agent, ends with the climb; TD3, SAC and PPO stay as published."""
+    assert [get_agent(name).climb_after_stall for name in ("ddpg", "td3", "sac", "ppo")] == [0.5, None, None, None]
