@@ -410,6 +410,7 @@ def test_cli_search_writes_policy_and_refuses_cleanly(tmp_path):
     assert doc["schema"] == "hwsearch.policy/v1" and len(policy) == 6
     assert "confirmed: the best" in ok.output and doc["search"]["confirm_samples"] == 16  # 216 validation images
     assert 0 < doc["search"]["confirmed_accuracy"] <= 1
+    assert doc["search"]["episodes"] < 3 and f"ended after {doc['search']['episodes']} of 3 episodes" in ok.output
     bad = CliRunner().invoke(app, [*args[:5], "--budget", "0.01", *args[7:]])
     assert bad.exit_code == 2
     assert "no policy can meet" in bad.output and "Traceback" not in bad.output

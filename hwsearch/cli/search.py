@@ -165,6 +165,9 @@ def _summary(result, doc: dict, out: Path) -> None:
         f"(int8 {b['size_mb']:.4g}); {result.evaluations} evaluations in {result.wall_time_s:.1f} s"
         + ("; [yellow]cancelled[/yellow]" if result.cancelled else "")
     )
+    ran, asked = len(result.history), result.spec.episodes
+    if ran < asked and not result.cancelled:  # e.g. DDPG's final climb reached a local optimum
+        console.print(f"ended after {ran} of {asked} episodes: the agent had no untried candidate left")
     if result.confirmation is not None:
         c = result.confirmation
         picked = "kept the search's best" if c["chosen"] == 0 else f"chose its no. {c['chosen'] + 1}"
