@@ -56,6 +56,8 @@ def test_scores_are_kept_in_the_run_files(search_quality, run, tmp_path):
     table = search_quality.summarise([{**rows[0], "model": "digits-cnn", "target": "bismo-edge", "budget": 0.3,
                                         "agent": "random", "seed": 0}], episodes=4)
     assert f"{100 * rows[0]['data']['test_accuracy']:.2f} ± 0.00" in table
+    d = rows[0]["data"]
+    assert f"| {len(d['history'])} | {d['evaluations']} |" in table  # episodes used, then evaluations
 
 
 def test_plotted_front_is_monotone_in_latency_and_keeps_only_undominated_points(search_quality):
