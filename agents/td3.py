@@ -14,17 +14,23 @@ class HaqTD3(SlowActorMixin, HaqExplorationMixin, TD3):
 
 class TD3Agent(DDPGAgent):
     """TD3 with HAQ's warm-up, noise and reward baseline; options as ``DDPGAgent`` plus
-    ``policy_delay`` (2) and ``target_policy_noise`` (0.2), but no final climb by default
-    (``climb_after_stall`` None: the algorithm as published, for comparison)."""
+    ``policy_delay`` (2) and ``target_policy_noise`` (0.2), but HAQ's noise on every
+    decision and no final climb by default (``noise_decisions`` and ``climb_after_stall``
+    None: the algorithm as published, for comparison)."""
 
     name = "td3"
     description = "TD3 with HAQ's warm-up, truncated-normal noise and reward baseline"
     algorithm = HaqTD3
 
     def __init__(
-        self, policy_delay: int = 2, target_policy_noise: float = 0.2, climb_after_stall: float | None = None, **options
+        self,
+        policy_delay: int = 2,
+        target_policy_noise: float = 0.2,
+        climb_after_stall: float | None = None,
+        noise_decisions: float | None = None,
+        **options,
     ) -> None:
-        super().__init__(climb_after_stall=climb_after_stall, **options)
+        super().__init__(climb_after_stall=climb_after_stall, noise_decisions=noise_decisions, **options)
         self.policy_delay, self.target_policy_noise = policy_delay, target_policy_noise
 
     def extra_kwargs(self) -> dict:

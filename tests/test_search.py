@@ -241,6 +241,31 @@ def test_truncated_normal_noise_is_the_truncated_normal(action, sigma):
     assert draws.std() == pytest.approx(want_sd, rel=0.03)
 
 
+def test_sparse_noise_perturbs_its_share_of_the_steps_and_keeps_the_rest():
+    from agents.rl import TruncatedNormalNoise
+
+    noise = TruncatedNormalNoise(0.5, seed=0, share=0.25)
+    ones = np.ones(3)
+    draws = np.array([noise.perturb(np.full(3, 0.3), -ones, ones) for _ in range(4000)])
+    moved = np.any(draws != 0.3, axis=1)  # a step is perturbed whole or kept whole
+    assert np.all(np.all(draws != 0.3, axis=1) == moved)
+    assert moved.mean() == pytest.approx(0.25, abs=0.03)
+
+
+def test_ddpg_perturbs_noise_decisions_per_episode_and_td3_every_one(ctx):
+    from agents import get_agent
+    from hwsearch.env import MixedPrecisionEnv
+
+    env = MixedPrecisionEnv(ctx)
+    shares = {}
+    for name, options in [("ddpg", {}), ("ddpg", {"noise_decisions": None}), ("ddpg", {"noise_decisions": 100}), ("td3", {})]:
+        model = get_agent(name, net_arch=[8], **options).make(env, episodes=10, seed=0)
+        shares[(name, str(options))] = model.action_noise.share
+    assert list(shares.values()) == [pytest.approx(4 / env.steps_per_episode), 1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="noise_decisions"):
+        get_agent("ddpg", noise_decisions=0)
+
+
 def test_off_policy_updates_per_step():
     from agents import get_agent
 
