@@ -44,7 +44,7 @@ HAQ, and TD3/SAC/PPO do): on fashion-mobilenet (46 decisions) noise on every dec
 ruined most late episodes (their average was 68-78% against a best of 87%; one 2-bit
 activation in a sensitive layer is enough), so DDPG's answer was whichever episode the
 noise happened to spare. Perturbing a few decisions around the actor's action explores
-as a mutation does (the evolution baseline flips about two of 46): DDPG's held-out
+as a mutation does (the evolution baseline flips about three of 46): DDPG's held-out
 accuracy on fashion-mobilenet at 0.25 x int8 rose from 87.37% to 88.49% (3 seeds,
 docs/benchmarks.md).
 
