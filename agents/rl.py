@@ -115,9 +115,9 @@ class TruncatedNormalNoise(ActionNoise):
 
     def perturb(self, action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         """A draw from N(action, sigma) truncated to [low, high] (arrays of one shape)."""
-        scale = self.sigma * (high - low)
-        if self.share < 1.0 and self.rng.random() >= self.share:
+        if self.share < 1.0 and self.rng.random() >= self.share:  # this step keeps the actor's action
             return np.clip(action, low, high)
+        scale = self.sigma * (high - low)
         if np.all(scale <= 0):
             return np.clip(action, low, high)
         # inverse CDF on [Phi(a), Phi(b)]: exact, and ~50x cheaper than scipy's truncnorm.rvs
