@@ -10,9 +10,9 @@ Runs one search (default: the HAQ DDPG agent, 300 episodes on fashion-cnn / bism
 - evaluations (distinct policies) vs episodes (cache hits are free).
 
 DDPG's default search ends with a hill climb once half its episodes bring no new best, and
-that climb may end early (a local optimum); ``--no-climb`` times HAQ's plain DDPG instead,
-which learns for every one of the episodes (the slowest case; written to
-``search_speed_no_climb.json``).
+that climb may end early (a local optimum); ``--no-climb`` turns the climb off, so DDPG
+learns for every one of the episodes (the slowest case; its sparse noise stays on;
+written to ``search_speed_no_climb.json``).
 
 ``python benchmarks/search_speed.py [--agent ddpg] [--episodes 300] [--checkpoint] [--no-climb]``
 """
