@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.search.context import SearchContext
 
 #: Draws that yield only known policies before the climb gives up (its neighbourhood is exhausted).

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsearch.graph import layer_names, trace
-from hwsearch.policy import Policy
+from hwsearch.core.graph import layer_names, trace
+from hwsearch.core.policy import Policy
 from hwsearch.zoo import build_model, example_input
 from latency_tables import get_target
 

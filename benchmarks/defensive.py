@@ -33,7 +33,7 @@ import torch
 
 from hwsearch.data import Split
 from hwsearch.evaluate import accuracy
-from hwsearch.policy import FLOAT_BITS, Policy
+from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant import QuantizedModel
 from hwsearch.robust import DEFAULT_BETA, Attack, adversarial_split, defensive_finetune, error_amplification, spectral_norms
 from hwsearch.zoo import build_model, model_dataset

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from hwsearch.evaluate import accuracy
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.quant import QuantizedModel
 from hwsearch.zoo import build_model, model_dataset
 

@@ -13,8 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hwsearch.graph import layer_names, trace  # noqa: E402
-from hwsearch.policy import Policy  # noqa: E402
+from hwsearch.core.graph import layer_names, trace  # noqa: E402
+from hwsearch.core.policy import Policy  # noqa: E402
 from hwsearch.zoo import build_model, example_input  # noqa: E402
 from latency_tables import get_target  # noqa: E402
 

@@ -64,7 +64,7 @@ class HeldOutScorer:
     def score(self, data: dict) -> float | None:
         """Test accuracy of ``data``'s best policy, or None if the weights differ from the run's."""
         from hwsearch.evaluate import accuracy
-        from hwsearch.policy import Policy
+        from hwsearch.core.policy import Policy
 
         qmodel, test, float_val = self._model(data["spec"]["model"], data["spec"]["eval_samples"])
         if abs(float_val - data["float_accuracy"]) > 1e-12:

@@ -5,8 +5,8 @@ The data flow (see docs and DESIGN.md): ``graph`` traces a model to ``LayerSpec`
 ``env``/``agents``/``search`` find a good policy, ``api`` serves it, ``export`` ships it.
 """
 
-from hwsearch.graph import LayerSpec, trace
-from hwsearch.policy import FLOAT_BITS, LayerBits, Policy
+from hwsearch.core.graph import LayerSpec, trace
+from hwsearch.core.policy import FLOAT_BITS, LayerBits, Policy
 
 __version__ = "0.1.0"
 

@@ -39,7 +39,7 @@ import numpy as np
 from gymnasium import spaces
 
 from hwsearch.search.context import SearchContext
-from hwsearch.search.spec import SearchSpec
+from hwsearch.core.spec import SearchSpec
 
 N_FEATURES = 12
 
@@ -84,7 +84,7 @@ class MixedPrecisionEnv(gym.Env):
     @classmethod
     def from_spec(cls, spec: SearchSpec | dict, **kwargs: Any) -> MixedPrecisionEnv:
         """Build the context (model, data, costs) for ``spec`` and an env on it."""
-        from hwsearch.search.spec import spec_from_dict
+        from hwsearch.core.spec import spec_from_dict
 
         return cls(SearchContext(spec_from_dict(spec) if isinstance(spec, dict) else spec), **kwargs)
 

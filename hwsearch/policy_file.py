@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from hwsearch.finetuned_weights import sidecar_path, weights_record
-from hwsearch.graph import LayerSpec, layer_names
-from hwsearch.policy import Policy
+from hwsearch.core.graph import LayerSpec, layer_names
+from hwsearch.core.policy import Policy
 
 SCHEMA = "hwsearch.policy/v1"
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hwsearch.evaluate import accuracy
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.quant import QuantizedModel
 from hwsearch.zoo import build_model, get_entry, model_dataset
 

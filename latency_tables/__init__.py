@@ -5,7 +5,7 @@ layer's ``LayerCost`` (latency ms, energy mJ, bound), ``policy_cost`` a whole po
 ``ModelCost`` and ``cost_array`` the grid the search indexes. See docs/hardware.md.
 """
 
-from latency_tables.cost_model import CostModel, LayerCost, ModelCost, TableError, UnknownTargetError
+from hwsearch.core.cost_model import CostModel, LayerCost, ModelCost, TableError, UnknownTargetError
 from latency_tables.lookup import TableTarget, load_table_target
 from latency_tables.registry import get_target, list_targets
 from latency_tables.table import Table, parse_table

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsearch.graph import LayerSpec
-from latency_tables.cost_model import CostModel
+from hwsearch.core.graph import LayerSpec
+from hwsearch.core.cost_model import CostModel
 from latency_tables.roofline import COMPUTE, MEMORY, as_gemm, tensor_bits
 
 FLOAT_AS_BITS = 32  # float operands run as 32-bit bit-serial

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsearch.graph import LayerSpec
-from latency_tables.cost_model import CostModel
+from hwsearch.core.graph import LayerSpec
+from hwsearch.core.cost_model import CostModel
 from latency_tables.roofline import COMPUTE, MEMORY, as_gemm, effective_bits, refetch_bits, tensor_bits
 
 # --- Architecture (edge configuration) -----------------------------------------------

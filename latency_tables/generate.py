@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from hwsearch.graph import LayerSpec
-from latency_tables.cost_model import ALL_BITS, BOUND_NAMES, CostModel
+from hwsearch.core.graph import LayerSpec
+from hwsearch.core.cost_model import ALL_BITS, BOUND_NAMES, CostModel
 from latency_tables.registry import SIMULATED, data_dir, generator_tag
 from latency_tables.table import format_table
 

@@ -16,8 +16,8 @@ from importlib import resources
 
 import numpy as np
 
-from hwsearch.graph import LayerSpec
-from latency_tables.cost_model import CostModel, TableError
+from hwsearch.core.graph import LayerSpec
+from hwsearch.core.cost_model import CostModel, TableError
 
 TABLE_FILE = "qmobilenetv2_imagenet100_batch16_latency_table.npy"
 MODEL = "mobilenet-v2"
@@ -54,7 +54,7 @@ class HaqMobileNetV2(CostModel):
     @cached_property
     def layer_shapes(self) -> list[tuple[str, str]]:
         """(name, shape_key) of the built-in mobilenet-v2's 53 layers in trace order."""
-        from hwsearch.graph import trace
+        from hwsearch.core.graph import trace
         from hwsearch.zoo import build_model, example_input
 
         specs = trace(build_model(MODEL, trained=False), example_input(MODEL))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsearch.graph import LayerSpec
-from hwsearch.policy import FLOAT_BITS, MAX_BITS
-from latency_tables.cost_model import CostModel, TableError
+from hwsearch.core.graph import LayerSpec
+from hwsearch.core.policy import FLOAT_BITS, MAX_BITS
+from hwsearch.core.cost_model import CostModel, TableError
 from latency_tables.table import Table, parse_table
 
 

@@ -22,7 +22,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from hwsearch.graph import LayerSpec
+from hwsearch.core.graph import LayerSpec
 from latency_tables.table import format_table
 
 GENERATOR = f"latency_tables.measured (onnxruntime {ort.__version__})"

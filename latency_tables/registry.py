@@ -16,7 +16,7 @@ from pathlib import Path
 
 from latency_tables.bismo import bismo_cloud, bismo_edge
 from latency_tables.bitfusion import BitFusion
-from latency_tables.cost_model import CostModel, TableError, UnknownTargetError
+from hwsearch.core.cost_model import CostModel, TableError, UnknownTargetError
 from latency_tables.haq import HaqMobileNetV2
 from latency_tables.lookup import TableTarget, load_table_target
 from latency_tables.table import Table, parse_table

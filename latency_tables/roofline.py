@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsearch.graph import LayerSpec
-from hwsearch.policy import FLOAT_BITS
+from hwsearch.core.graph import LayerSpec
+from hwsearch.core.policy import FLOAT_BITS
 
 COMPUTE, MEMORY = 0, 1  # indices into cost_model.BOUND_NAMES
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latency_tables.cost_model import BOUND_NAMES, TableError
+from hwsearch.core.cost_model import BOUND_NAMES, TableError
 
 FORMAT_VERSION = "1"
 REQUIRED_HEADERS = ("target", "units", "generator", "date", "batch", "bits")

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import torch
 
-from hwsearch.graph import trace
-from hwsearch.policy import FLOAT_BITS, Policy
+from hwsearch.core.graph import trace
+from hwsearch.core.policy import FLOAT_BITS, Policy
 
 
 def mixed_policy(names: list[str]) -> Policy:

@@ -29,7 +29,7 @@ def run() -> dict:
 
 def test_held_out_score_is_the_best_policy_on_the_test_split(search_quality, run):
     from hwsearch.evaluate import accuracy
-    from hwsearch.policy import Policy
+    from hwsearch.core.policy import Policy
     from hwsearch.quant import QuantizedModel
     from hwsearch.zoo import build_model, model_dataset
 

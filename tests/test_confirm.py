@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hwsearch.evaluate import accuracy
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.search import SearchContext, run_search, spec_from_dict
 from hwsearch.search.confirm import confirm, top_candidates
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hwsearch.cli import app
-from hwsearch.graph import layer_names, trace
+from hwsearch.core.graph import layer_names, trace
 from hwsearch.zoo import build_model, example_input
 from tests.export_fixtures import make_document, mixed_policy
 

@@ -9,7 +9,7 @@ import pytest
 from onnx import numpy_helper
 
 from hwsearch.export import export_policy
-from hwsearch.policy import FLOAT_BITS
+from hwsearch.core.policy import FLOAT_BITS
 from hwsearch.quant import QuantizedModel
 from hwsearch.zoo import build_model, example_input, model_dataset
 from tests.export_fixtures import make_document, mixed_policy

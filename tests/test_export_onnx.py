@@ -11,7 +11,7 @@ from onnx import TensorProto, numpy_helper
 from hwsearch.evaluate import accuracy
 from hwsearch.export import export_policy
 from hwsearch.export.onnx_qdq import run_onnx
-from hwsearch.policy import FLOAT_BITS
+from hwsearch.core.policy import FLOAT_BITS
 from hwsearch.quant import QuantizedModel
 from hwsearch.zoo import build_model, example_input, model_dataset
 from tests.export_fixtures import make_document, mixed_policy

@@ -12,14 +12,14 @@ import jsonschema
 import pytest
 
 from hwsearch.export import FORMATS, ExportError, export_policy, policy_schema, validate_policy_document
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.zoo import build_model, example_input
 from tests.export_fixtures import make_document, mixed_policy
 
 
 @pytest.fixture(scope="module")
 def doc() -> dict:
-    from hwsearch.graph import layer_names, trace
+    from hwsearch.core.graph import layer_names, trace
 
     model = build_model("digits-cnn", trained=False)
     names = layer_names(trace(model, example_input("digits-cnn")))
@@ -124,9 +124,9 @@ def test_user_model_names_make_safe_filenames(doc):
 def test_search_policy_file_validates_against_the_schema():
     """The search's own writer (hwsearch.policy_file) produces documents this schema accepts."""
     policy_file = pytest.importorskip("hwsearch.policy_file")
-    from hwsearch.graph import trace
+    from hwsearch.core.graph import trace
     from hwsearch.search.result import Baseline, EvaluatedPolicy, SearchResult
-    from hwsearch.search.spec import spec_from_dict
+    from hwsearch.core.spec import spec_from_dict
     from latency_tables import get_target
 
     spec = spec_from_dict({"model": "digits-mobilenet", "target": "bitfusion", "budget": {"relative": 0.5}, "agent": "random"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hwsearch.graph import layer_names, trace
+from hwsearch.core.graph import layer_names, trace
 
 
 def test_conv_shapes_and_macs():
@@ -109,6 +109,6 @@ def test_imagenet_architectures_match_published_size():
 
 def test_layerspec_dict_round_trip():
     (spec,) = trace(nn.Sequential(nn.Conv2d(2, 4, 3)), torch.zeros(1, 2, 5, 5))
-    from hwsearch.graph import LayerSpec
+    from hwsearch.core.graph import LayerSpec
 
     assert LayerSpec.from_dict(spec.to_dict()) == spec

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from hwsearch.graph import LayerSpec, layer_names, trace
-from hwsearch.policy import Policy
+from hwsearch.core.graph import LayerSpec, layer_names, trace
+from hwsearch.core.policy import Policy
 from hwsearch.zoo import build_model, example_input
 from latency_tables import LayerCost, ModelCost, UnknownTargetError, get_target, list_targets
 from latency_tables.bismo import bismo_cloud, bismo_edge

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsearch.graph import LayerSpec, layer_names, trace
-from hwsearch.policy import Policy
+from hwsearch.core.graph import LayerSpec, layer_names, trace
+from hwsearch.core.policy import Policy
 from hwsearch.zoo import build_model, example_input
 from latency_tables import TableError, TableTarget, get_target, load_table_target, parse_table
 from latency_tables.generate import simulated_table_text

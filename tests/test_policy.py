@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hwsearch.policy import LayerBits, Policy
+from hwsearch.core.policy import LayerBits, Policy
 
 
 def test_bits_validated_with_layer_name():

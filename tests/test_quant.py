@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hwsearch.evaluate import accuracy
-from hwsearch.policy import FLOAT_BITS, Policy
+from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant import QuantizedModel
 from hwsearch.quant.quantizers import (
     quantize_weight,

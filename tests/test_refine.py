@@ -14,7 +14,7 @@ import pytest
 from agents import get_agent
 from agents.refine import neighbour
 from agents.rl import StopWhenDone
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.search import SearchContext, run_search, spec_from_dict
 
 BASE = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.3}, "eval_samples": 200}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hwsearch.evaluate import accuracy
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.quant import QuantizedModel
 from hwsearch.robust import (
     Attack,

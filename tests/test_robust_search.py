@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from hwsearch.cli import app
 from hwsearch.export.schema import validate_policy_document as validate_schema
 from hwsearch.policy_file import policy_document, write_policy_file
-from hwsearch.robust.config import parse_robust_option
+from hwsearch.core.robust_spec import parse_robust_option
 from hwsearch.robust.search import RobustConstraintError
 from hwsearch.search import SpecError, build_costing, run_search, spec_from_dict
 

@@ -14,7 +14,7 @@ import pytest
 from agents import AGENT_NAMES, agent_class, get_agent
 from agents.baselines import solve_additive
 from hwsearch.env import MixedPrecisionEnv
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.policy_file import PolicyFileError, policy_document, read_policy_file, write_policy_file
 from hwsearch.search import (
     SearchContext,

@@ -21,7 +21,7 @@ def test_digits_cnn_accuracy(digits_cnn, digits):
 
 
 def test_digits_mobilenet_has_depthwise_and_residuals(digits):
-    from hwsearch.graph import trace
+    from hwsearch.core.graph import trace
 
     model = build_model("digits-mobilenet")
     specs = trace(model, digits.example_input())

@@ -38,7 +38,7 @@ def compute_baselines(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
     from hwsearch.data import load_dataset
     from hwsearch.evaluate import accuracy
-    from hwsearch.policy import Policy
+    from hwsearch.core.policy import Policy
     from hwsearch.quant import QuantizedModel
     from hwsearch.search import SearchSpec, build_costing
     from hwsearch.zoo import build_model, model_dataset

@@ -20,7 +20,7 @@ console = Console()
 
 
 def _specs(model: str):
-    from hwsearch.graph import trace
+    from hwsearch.core.graph import trace
     from hwsearch.zoo import ModelError, build_model, example_input
 
     try:
@@ -59,8 +59,8 @@ def show_cmd(
     batch: Annotated[int | None, typer.Option(help="batch (simulated targets only)")] = None,
 ) -> None:
     """Describe a target; with --model, print its per-layer cost at uniform bits."""
-    from hwsearch.graph import layer_names
-    from hwsearch.policy import Policy
+    from hwsearch.core.graph import layer_names
+    from hwsearch.core.policy import Policy
     from latency_tables import TableError, get_target
 
     try:

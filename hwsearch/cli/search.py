@@ -83,7 +83,7 @@ def search_command(
         "data": data,
     }
     if robust is not None:
-        from hwsearch.robust.config import parse_robust_option
+        from hwsearch.core.robust_spec import parse_robust_option
 
         try:
             body["robust"] = parse_robust_option(robust)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from hwsearch.export.base import ExportError
-from hwsearch.policy import FLOAT_BITS, Policy
+from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant import ActivationQuant, QuantizedModel, WeightQuant
 
 

@@ -29,8 +29,8 @@ from torch import nn
 
 from hwsearch.export.base import ExportError
 from hwsearch.export.calibrated import Calibrated
-from hwsearch.graph import quantizable_modules
-from hwsearch.policy import FLOAT_BITS, Policy
+from hwsearch.core.graph import quantizable_modules
+from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant import ActivationQuant, QuantLayer, WeightQuant
 
 FORMAT = "hwsearch.weights/v1"

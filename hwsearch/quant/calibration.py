@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hwsearch.graph import quantizable_modules
+from hwsearch.core.graph import quantizable_modules
 
 SAMPLES_PER_LAYER = 65536
 

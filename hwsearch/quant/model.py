@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwsearch.graph import QUANTIZABLE_TYPES
-from hwsearch.policy import FLOAT_BITS, Policy
+from hwsearch.core.graph import QUANTIZABLE_TYPES
+from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant.calibration import InputStats, collect_input_stats
 from hwsearch.quant.quantizers import (
     ActivationQuant,

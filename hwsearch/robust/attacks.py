@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwsearch.core.robust_spec import RobustSpec
 from hwsearch.data import Split
 
 ATTACKS = ("fgsm", "pgd")
@@ -79,6 +80,11 @@ class Attack:
 
 
 _KEY = re.compile(r"^(eps|steps|step|step_size|seed|rand|random_start)$")
+
+
+def attack_of(spec: RobustSpec, seed: int) -> Attack:
+    """The attack a search's ``robust`` block asks for, seeded by the search's seed."""
+    return Attack(spec.attack, spec.eps, spec.steps, spec.step_size, spec.random_start, seed)
 
 
 def parse_attack(text: str, seed: int = 0) -> Attack:

@@ -39,7 +39,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-DEFAULT_BETA = 1e-3  # on the BN-folded matrices; see docs/robustness.md for the choice
+from hwsearch.core.robust_spec import DEFAULT_BETA
 
 
 def _quantizable(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 
 
 class RobustConstraintError(ValueError):

@@ -14,7 +14,7 @@ from hwsearch.search.result import (
     SearchResult,
 )
 from hwsearch.search.runner import CheckpointError, pareto_front, run_search
-from hwsearch.search.spec import (
+from hwsearch.core.spec import (
     DEFAULT_EVAL_SAMPLES,
     OBJECTIVES,
     Budget,

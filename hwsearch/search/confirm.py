@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 
 if TYPE_CHECKING:
     from hwsearch.search.context import SearchContext

@@ -22,9 +22,9 @@ import numpy as np
 
 import torch
 
-from hwsearch.graph import LayerSpec, layer_names
-from hwsearch.policy import Policy
-from hwsearch.search.spec import UNITS, SearchSpec, SpecError
+from hwsearch.core.graph import LayerSpec, layer_names
+from hwsearch.core.policy import Policy
+from hwsearch.core.spec import UNITS, SearchSpec, SpecError
 
 COST_KEYS = ("latency", "energy", "size")
 REWARD_LAMBDA = 0.1  # HAQ
@@ -176,7 +176,7 @@ class Costing:
 
 def _build_specs(spec: SearchSpec) -> list[LayerSpec]:
     from hwsearch.data import DataError, load_dataset
-    from hwsearch.graph import trace
+    from hwsearch.core.graph import trace
     from hwsearch.zoo import MODELS, ModelError, build_model, example_input, get_entry
 
     try:

@@ -10,8 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hwsearch.policy import Policy
-from hwsearch.search.spec import SearchSpec
+from hwsearch.core.policy import Policy
+from hwsearch.core.spec import SearchSpec
 
 
 def _num(value: float | None) -> float | None:

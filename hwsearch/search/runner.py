@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hwsearch.policy import Policy
+from hwsearch.core.policy import Policy
 from hwsearch.search.confirm import confirm_history
 from hwsearch.search.context import EpisodeOutcome, SearchContext, build_costing
 from hwsearch.search.result import (
@@ -40,7 +40,7 @@ from hwsearch.search.result import (
     SearchProgress,
     SearchResult,
 )
-from hwsearch.search.spec import DEFAULT_CONFIRM_TOP, SearchSpec, SpecError, spec_from_dict
+from hwsearch.core.spec import DEFAULT_CONFIRM_TOP, SearchSpec, SpecError, spec_from_dict
 
 CHECKPOINT_NAME = "checkpoint.json"
 CHECKPOINT_VERSION = 1

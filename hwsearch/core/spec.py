@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hwsearch.robust.config import RobustSpec
+from hwsearch.core.robust_spec import RobustSpec
 
 OBJECTIVES = ("latency", "energy", "size")
 UNITS = {"latency": "ms", "energy": "mJ", "size": "MB"}

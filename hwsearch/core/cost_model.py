@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsearch.graph import LayerSpec
-from hwsearch.policy import FLOAT_BITS, MAX_BITS, MIN_BITS, Policy
+from hwsearch.core.graph import LayerSpec
+from hwsearch.core.policy import FLOAT_BITS, MAX_BITS, MIN_BITS, Policy
 
 #: Widths ``policy_cost`` precomputes: every integer width plus float.
 ALL_BITS: tuple[int, ...] = (*range(MIN_BITS, MAX_BITS + 1), FLOAT_BITS)
