@@ -1,20 +1,21 @@
 """The one interface every search agent implements.
 
-An agent gets a ``SearchContext`` and proposes candidate policies through
-``ctx.propose(w, a)`` (index arrays into ``ctx.bits``, one entry per layer). Each call is
-one *episode*: the context fits the candidate to the budget, measures its accuracy
-(cached), computes the reward and hands it to the runner, which records it and sets
-``ctx.stopped`` when the episode budget is used up or the user cancels. An agent must
+An agent gets a ``SearchRun`` and proposes candidate policies through
+``run.propose(w, a)`` (index arrays into ``run.problem.bits``, one entry per layer). Each
+call is one *episode*: the problem fits the candidate to the budget, measures its
+accuracy (cached), computes the reward, and the run hands it to its callbacks, which
+record it and set ``run.stopped`` when the episode budget is used up or the user
+cancels. An agent must
 
-- stop proposing as soon as ``ctx.stopped`` is true (and may stop earlier, e.g. the
+- stop proposing as soon as ``run.stopped`` is true (and may stop earlier, e.g. the
   uniform baseline after its few candidates);
 - be deterministic given ``seed`` and the accuracies it observes (resuming relies on it);
 - draw randomness only from generators seeded from ``seed``;
-- never branch on ``ctx.cache`` (on resume it already holds later evaluations): keep
+- never branch on the scorer's cache (on resume it already holds later evaluations): keep
   its own record of what it has seen.
 
 Extra evaluations an agent needs that are not candidates (sensitivity probes) go through
-``ctx.accuracy`` / ``ctx.accuracy_of`` directly: they are cached and counted in
+``problem.accuracy`` / ``problem.accuracy_of`` directly: they are cached and counted in
 ``SearchResult.evaluations``, but are not episodes.
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from hwsearch.search.context import SearchContext
+from hwsearch.core.run import SearchRun
 
 
 class Agent(ABC):
@@ -41,8 +42,8 @@ class Agent(ABC):
             raise ValueError(f"agent {self.name!r} has no options {sorted(options)}")
 
     @abstractmethod
-    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
-        """Propose up to ``episodes`` candidates with ``ctx.propose`` until ``ctx.stopped``."""
+    def search(self, run: SearchRun, episodes: int, seed: int) -> None:
+        """Propose up to ``episodes`` candidates with ``run.propose`` until ``run.stopped``."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

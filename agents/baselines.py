@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import Agent
-from hwsearch.search.context import SearchContext
+from hwsearch.core.problem import SearchProblem
+from hwsearch.core.run import SearchRun
 
 
 class UniformAgent(Agent):
@@ -23,21 +24,22 @@ class UniformAgent(Agent):
     seeded = False
     description = "best uniform (same bits on every layer) policy within the budget"
 
-    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
-        nb = len(ctx.bits)
-        fitting = [(wi, ai) for wi in range(nb) for ai in range(nb) if ctx.fits(*_uniform_pair(ctx, wi, ai))]
+    def search(self, run: SearchRun, episodes: int, seed: int) -> None:
+        problem = run.problem
+        nb = len(problem.bits)
+        fitting = [(wi, ai) for wi in range(nb) for ai in range(nb) if problem.fits(*_uniform_pair(problem, wi, ai))]
         maximal = [p for p in fitting if not any(q != p and q[0] >= p[0] and q[1] >= p[1] for q in fitting)]
         maximal.sort(key=lambda p: (-(p[0] + p[1]), -p[0]))
         if not maximal:  # a non-monotone table: the cheapest uniform pair, fitted
             maximal = [(0, 0)]
         for wi, ai in maximal:
-            if ctx.stopped:
+            if run.stopped:
                 return
-            ctx.propose(*_uniform_pair(ctx, wi, ai))
+            run.propose(*_uniform_pair(problem, wi, ai))
 
 
-def _uniform_pair(ctx: SearchContext, wi: int, ai: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.full(ctx.n_layers, wi, dtype=int), np.full(ctx.n_layers, ai, dtype=int)
+def _uniform_pair(problem: SearchProblem, wi: int, ai: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(problem.n_layers, wi, dtype=int), np.full(problem.n_layers, ai, dtype=int)
 
 
 class RandomAgent(Agent):
@@ -46,30 +48,31 @@ class RandomAgent(Agent):
     name = "random"
     description = "random widths per decision, fitted to the budget"
 
-    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+    def search(self, run: SearchRun, episodes: int, seed: int) -> None:
+        problem = run.problem
         rng = np.random.default_rng(seed)
-        nb = len(ctx.bits)
-        while not ctx.stopped:
-            ctx.propose(rng.integers(0, nb, ctx.n_layers), rng.integers(0, nb, ctx.n_layers))
+        nb = len(problem.bits)
+        while not run.stopped:
+            run.propose(rng.integers(0, nb, problem.n_layers), rng.integers(0, nb, problem.n_layers))
 
 
-def measure_sensitivity(ctx: SearchContext) -> tuple[float, np.ndarray, np.ndarray]:
+def measure_sensitivity(problem: SearchProblem) -> tuple[float, np.ndarray, np.ndarray]:
     """Base accuracy (all at the widest width) and drops ``[layer, width]`` for weights and
     activations (clamped at 0; 0 at the widest width)."""
-    nb = len(ctx.bits)
+    nb = len(problem.bits)
     top = nb - 1
-    w0, a0 = ctx.uniform(top)
-    base = ctx.accuracy_of(w0, a0)
-    drop_w = np.zeros((ctx.n_layers, nb))
-    drop_a = np.zeros((ctx.n_layers, nb))
-    for layer in range(ctx.n_layers):
+    w0, a0 = problem.uniform(top)
+    base = problem.accuracy_of(w0, a0)
+    drop_w = np.zeros((problem.n_layers, nb))
+    drop_a = np.zeros((problem.n_layers, nb))
+    for layer in range(problem.n_layers):
         for b in range(top):
             w = w0.copy()
             w[layer] = b
-            drop_w[layer, b] = max(0.0, base - ctx.accuracy_of(w, a0))
+            drop_w[layer, b] = max(0.0, base - problem.accuracy_of(w, a0))
             a = a0.copy()
             a[layer] = b
-            drop_a[layer, b] = max(0.0, base - ctx.accuracy_of(w0, a))
+            drop_a[layer, b] = max(0.0, base - problem.accuracy_of(w0, a))
     return base, drop_w, drop_a
 
 
@@ -82,17 +85,18 @@ class GreedyAgent(Agent):
     seeded = False
     description = "greedy by measured per-layer sensitivity (least accuracy lost per cost saved)"
 
-    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
-        _, drop_w, drop_a = measure_sensitivity(ctx)
-        nb = len(ctx.bits)
-        w, a = ctx.uniform(nb - 1)
-        rows = np.arange(ctx.n_layers)
-        g = ctx.objective_grid
+    def search(self, run: SearchRun, episodes: int, seed: int) -> None:
+        problem = run.problem
+        _, drop_w, drop_a = measure_sensitivity(problem)
+        nb = len(problem.bits)
+        w, a = problem.uniform(nb - 1)
+        rows = np.arange(problem.n_layers)
+        g = problem.objective_grid
         eps = 1e-6
-        while not ctx.fits(w, a):
+        while not problem.fits(w, a):
             now = g[rows, w, a]
             best, choice = -np.inf, None
-            for layer in range(ctx.n_layers):
+            for layer in range(problem.n_layers):
                 for which, (arr, drop) in enumerate(((w, drop_w), (a, drop_a))):
                     if arr[layer] == 0:
                         continue
@@ -105,20 +109,20 @@ class GreedyAgent(Agent):
                     if score > best:
                         best, choice = score, (layer, which)
             if choice is None:
-                break  # nothing lowers the cost: ctx.fit falls back to the cheapest policy
+                break  # nothing lowers the cost: problem.fit falls back to the cheapest policy
             layer, which = choice
             (w if which == 0 else a)[layer] -= 1
-        w, a = ctx.fit(w, a)
+        w, a = problem.fit(w, a)
         # fill the slack: raise what buys the most accuracy per cost while it still fits
         while True:
             best, choice = 0.0, None
-            for layer in range(ctx.n_layers):
+            for layer in range(problem.n_layers):
                 for which, (arr, drop) in enumerate(((w, drop_w), (a, drop_a))):
                     if arr[layer] >= nb - 1:
                         continue
                     ww, aa = (w.copy(), a.copy())
                     (ww if which == 0 else aa)[layer] += 1
-                    if not ctx.fits(ww, aa):
+                    if not problem.fits(ww, aa):
                         continue
                     gained = drop[layer, arr[layer]] - drop[layer, arr[layer] + 1]
                     extra = g[layer, ww[layer], aa[layer]] - g[layer, w[layer], a[layer]]
@@ -128,8 +132,8 @@ class GreedyAgent(Agent):
             if choice is None:
                 break
             w, a = choice
-        if not ctx.stopped:
-            ctx.propose(w, a)
+        if not run.stopped:
+            run.propose(w, a)
 
 
 class ILPAgent(Agent):
@@ -150,23 +154,24 @@ class ILPAgent(Agent):
         self.candidates = candidates
         self.time_limit = time_limit
 
-    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
-        _, drop_w, drop_a = measure_sensitivity(ctx)
-        nl, nb = ctx.n_layers, len(ctx.bits)
+    def search(self, run: SearchRun, episodes: int, seed: int) -> None:
+        problem = run.problem
+        _, drop_w, drop_a = measure_sensitivity(problem)
+        nl, nb = problem.n_layers, len(problem.bits)
         predicted = (drop_w[:, :, None] + drop_a[:, None, :]).reshape(nl, -1)
         # tie-break towards wider bits (less risk outside the model) by a negligible amount
         widths = (np.arange(nb)[:, None] + np.arange(nb)[None, :]).reshape(-1)
         predicted = predicted + 1e-7 * (2 * (nb - 1) - widths)[None, :]
-        cost = ctx.objective_grid.reshape(nl, -1)
+        cost = problem.objective_grid.reshape(nl, -1)
         found: list[np.ndarray] = []
         for _ in range(min(self.candidates, episodes)):
-            if ctx.stopped:
+            if run.stopped:
                 return
-            chosen = solve_additive(predicted, cost, ctx.budget * (1 - 1e-9), found, self.time_limit)
+            chosen = solve_additive(predicted, cost, problem.budget * (1 - 1e-9), found, self.time_limit)
             if chosen is None:
                 break
             found.append(chosen)
-            ctx.propose(chosen // nb, chosen % nb)
+            run.propose(chosen // nb, chosen % nb)
 
 
 def solve_additive(
@@ -216,26 +221,27 @@ class EvolutionAgent(Agent):
         self.population = population
         self.tournament = tournament
 
-    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+    def search(self, run: SearchRun, episodes: int, seed: int) -> None:
+        problem = run.problem
         rng = np.random.default_rng(seed)
-        nl, nb = ctx.n_layers, len(ctx.bits)
+        nl, nb = problem.n_layers, len(problem.bits)
         pop: list[tuple[float, np.ndarray]] = []  # (accuracy, genome = concat(w, a))
-        seen: set = set()  # own record, not ctx.cache: a resumed cache holds the future too
+        seen: set = set()  # own record, not the scorer's cache: a resumed cache holds the future too
 
         def add(genome: np.ndarray) -> None:
-            out = ctx.propose(genome[:nl], genome[nl:])
+            out = run.propose(genome[:nl], genome[nl:])
             seen.add(out.policy)
-            w, a = ctx.to_index(out.policy)
+            w, a = problem.to_index(out.policy)
             pop.append((out.accuracy, np.concatenate([w, a])))
             pop.sort(key=lambda item: -item[0])
             del pop[self.population :]
 
         size = max(2, min(self.population, episodes // 3 or 1))
-        uniform = next((b for b in range(nb - 1, -1, -1) if ctx.fits(*ctx.uniform(b))), 0)
+        uniform = next((b for b in range(nb - 1, -1, -1) if problem.fits(*problem.uniform(b))), 0)
         add(np.full(2 * nl, uniform))
-        while len(pop) < size and not ctx.stopped:
+        while len(pop) < size and not run.stopped:
             add(rng.integers(0, nb, 2 * nl))
-        while not ctx.stopped:
+        while not run.stopped:
             def pick() -> np.ndarray:
                 idx = rng.choice(len(pop), size=min(self.tournament, len(pop)), replace=False)
                 return pop[int(min(idx))][1]  # pop is sorted: the lowest index is the fittest
@@ -246,6 +252,6 @@ class EvolutionAgent(Agent):
                 flips = rng.random(2 * nl) < 1.0 / nl
                 flips[rng.integers(0, 2 * nl)] = True
                 child = np.clip(child + flips * rng.choice([-1, 1], 2 * nl), 0, nb - 1)
-                if ctx.to_policy(*ctx.fit(child[:nl], child[nl:])) not in seen:
+                if problem.to_policy(*problem.fit(child[:nl], child[nl:])) not in seen:
                     break
             add(child)

@@ -8,7 +8,7 @@ SB3 agent climbs once its learning has stalled (``climb_after_stall``, see ``age
 DDPG's default).
 
 Move. From the incumbent, raise one decision (a layer's weight or activation width) by one
-width; if that overshoots the budget, lower another by one, and fit (``ctx.fit``) what
+width; if that overshoots the budget, lower another by one, and fit (``problem.fit``) what
 still overshoots: a trade of bits between decisions at about the same cost (when the
 budget has room for the raise alone, nothing is lowered). A neighbour is proposed (one episode) only
 if its fitted policy is new to the search; it replaces the incumbent when it scores higher.
@@ -20,16 +20,17 @@ from __future__ import annotations
 import numpy as np
 
 from hwsearch.core.policy import Policy
-from hwsearch.search.context import SearchContext
+from hwsearch.core.problem import SearchProblem
+from hwsearch.core.run import SearchRun
 
 #: Draws that yield only known policies before the climb gives up (its neighbourhood is exhausted).
 MAX_TRIES = 200
 
 
-def neighbour(ctx: SearchContext, w: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def neighbour(problem: SearchProblem, w: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One random trade of one width between two decisions, fitted to the budget."""
     genome = np.concatenate([w, a])
-    top = len(ctx.bits) - 1
+    top = len(problem.bits) - 1
     up = np.flatnonzero(genome < top)
     if len(up) == 0:
         return w.copy(), a.copy()
@@ -37,32 +38,33 @@ def neighbour(ctx: SearchContext, w: np.ndarray, a: np.ndarray, rng: np.random.G
     raise_at = int(rng.choice(up))
     child[raise_at] += 1
     down = np.flatnonzero((genome > 0) & (np.arange(len(genome)) != raise_at))
-    nl = ctx.n_layers
-    if len(down) and not ctx.fits(child[:nl], child[nl:]):
+    nl = problem.n_layers
+    if len(down) and not problem.fits(child[:nl], child[nl:]):
         child[int(rng.choice(down))] -= 1
-    return ctx.fit(child[:nl], child[nl:])
+    return problem.fit(child[:nl], child[nl:])
 
 
-def refine(ctx: SearchContext, start: Policy, start_accuracy: float, seen: set[Policy], seed: int) -> None:
-    """Hill-climb from ``start`` until ``ctx.stopped``, or until ``MAX_TRIES`` draws in a row
+def refine(run: SearchRun, start: Policy, start_accuracy: float, seen: set[Policy], seed: int) -> None:
+    """Hill-climb from ``start`` until ``run.stopped``, or until ``MAX_TRIES`` draws in a row
     give only measured policies (the incumbent is then a local optimum: the search ends early).
 
     ``seen``: policies the search has already measured (the agent's own record, never
-    ``ctx.cache``); it is extended with what the climb proposes.
+    the scorer's cache); it is extended with what the climb proposes.
     """
+    problem = run.problem
     rng = np.random.default_rng([seed, 0x5EF1])
-    w, a = ctx.to_index(start)
+    w, a = problem.to_index(start)
     best = start_accuracy
-    while not ctx.stopped:
+    while not run.stopped:
         for _ in range(MAX_TRIES):
-            cw, ca = neighbour(ctx, w, a, rng)
-            candidate = ctx.to_policy(cw, ca)
+            cw, ca = neighbour(problem, w, a, rng)
+            candidate = problem.to_policy(cw, ca)
             if candidate not in seen:
                 break
         else:
             return
-        outcome = ctx.propose(cw, ca)
+        outcome = run.propose(cw, ca)
         seen.add(outcome.policy)
         if outcome.accuracy > best:
-            w, a = ctx.to_index(outcome.policy)
+            w, a = problem.to_index(outcome.policy)
             best = outcome.accuracy

@@ -52,7 +52,7 @@ Off-policy agents learn after each episode (``train_freq=(1, "episode")``), one 
 step per transition collected (HAQ; ``updates_per_step`` scales it). Adam runs fused (the
 same update in one kernel): the networks are tiny, so per-op overhead is most of an
 update's cost. The whole search is one ``learn`` call; a callback stops it when the
-runner sets ``ctx.stopped``.
+runner sets ``run.stopped``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ from stable_baselines3.common.noise import ActionNoise
 from agents.base import Agent
 from agents.refine import refine
 from hwsearch.env import MixedPrecisionEnv
-from hwsearch.search.context import SearchContext
+from hwsearch.core.run import SearchRun
 
 HAQ_WARMUP_EPISODES = 20
 HAQ_SIGMA = 0.5
@@ -215,14 +215,14 @@ class EpisodeRewardBuffer(ReplayBuffer):
 
 
 class StopWhenDone(BaseCallback):
-    """Stops ``learn`` once the runner has set ``ctx.stopped``, or, with ``patience``, once
+    """Stops ``learn`` once the runner has set ``run.stopped``, or, with ``patience``, once
     that many episodes in a row brought no new best (``stalled``), keeping the agent's own
     record of what each finished episode measured (``outcomes``; ``best`` indexes the
     first of the most accurate)."""
 
-    def __init__(self, ctx: SearchContext, env: MixedPrecisionEnv, patience: int | None = None) -> None:
+    def __init__(self, run: SearchRun, env: MixedPrecisionEnv, patience: int | None = None) -> None:
         super().__init__()
-        self.ctx, self.env, self.patience = ctx, env, patience
+        self.run, self.env, self.patience = run, env, patience
         self.outcomes: list = []
         self.best = 0
         self.stalled = False
@@ -234,7 +234,7 @@ class StopWhenDone(BaseCallback):
                 self.best = len(self.outcomes) - 1
             since = len(self.outcomes) - 1 - self.best
             self.stalled = self.patience is not None and since >= self.patience
-        return not self.ctx.stopped and not self.stalled
+        return not self.run.stopped and not self.stalled
 
 
 class SB3Agent(Agent):
@@ -313,16 +313,15 @@ class SB3Agent(Agent):
             "device": "cpu",
         }
 
-    def search(self, ctx: SearchContext, episodes: int, seed: int) -> None:
+    def search(self, run: SearchRun, episodes: int, seed: int) -> None:
         import torch
 
-        env = MixedPrecisionEnv(ctx, action=self.action, decisions=self.decisions, fitted_trajectory=self.learn_from_fitted)
+        env = MixedPrecisionEnv(run, action=self.action, decisions=self.decisions, fitted_trajectory=self.learn_from_fitted)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         threads = torch.get_num_threads()
         # the agent's networks are tiny: extra threads only add overhead (and, on a busy
-        # machine, OpenMP oversubscription stalls); accuracy evaluation keeps ``threads``
-        ctx.eval_threads = threads
+        # machine, OpenMP oversubscription stalls); the scorer evaluates with its own threads
         torch.set_num_threads(1)
         patience = None if self.climb_after_stall is None else max(1, round(self.climb_after_stall * episodes))
         self.model = self.make(env, episodes, seed)
@@ -332,10 +331,10 @@ class SB3Agent(Agent):
             # a generous step limit: the callback stops at the episode budget (PPO collects
             # whole rollouts, so it may need more steps than episodes x steps per episode)
             total = (episodes + 1) * env.steps_per_episode * 4
-            done = StopWhenDone(ctx, env, patience)
+            done = StopWhenDone(run, env, patience)
             self.model.learn(total_timesteps=total, callback=done, tb_log_name=self.name)
         finally:
             torch.set_num_threads(threads)
-        if done.stalled and not ctx.stopped:
+        if done.stalled and not run.stopped:
             best = done.outcomes[done.best]
-            refine(ctx, best.policy, best.accuracy, {o.policy for o in done.outcomes}, seed)
+            refine(run, best.policy, best.accuracy, {o.policy for o in done.outcomes}, seed)

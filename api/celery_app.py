@@ -19,7 +19,7 @@ from functools import lru_cache
 from celery import Celery
 
 from api.db import Database
-from api.jobs import execute_job
+from api.job_runner import execute_job
 from api.settings import Settings
 
 VISIBILITY_TIMEOUT_S = 12 * 3600

@@ -52,7 +52,7 @@ class JobOut(BaseModel):
 
 class JobDetail(JobOut):
     history: list[dict[str, Any]] | None = Field(None, description="Per-episode records: reward, accuracy, latency_ms, energy_mj, size_mb, policy.")
-    summary: dict[str, Any] | None = Field(None, description="Float and uniform 8-bit baselines, evaluations, wall time, budget.")
+    summary: dict[str, Any] | None = Field(None, description="Float and uniform 8-bit baselines, evaluations, wall time, budget; `uniform`: the uniform 8/6/4-bit reference policies.")
 
 
 class PolicySummary(BaseModel):

@@ -11,7 +11,7 @@ import signal
 import time
 
 from api.db import Database
-from api.jobs import execute_job
+from api.job_runner import execute_job
 from api.settings import Settings
 
 log = logging.getLogger("hwsearch.worker")

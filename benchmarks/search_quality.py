@@ -28,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents import AGENT_NAMES, agent_class  # noqa: E402
-from hwsearch.search import SpecError, run_search, spec_from_dict, validate_spec  # noqa: E402
-from hwsearch.search.context import build_costing  # noqa: E402
+from hwsearch.search import SpecError, build_costing, run_search, spec_from_dict, validate_spec  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "search_quality"
 
@@ -95,22 +94,19 @@ def add_confirmation(rows: list[dict]) -> None:
     (``confirm_history``) to a stored history gives what ``run_search`` gives today; the
     run file is marked ``confirmation_added`` and its test score, if the best changed, redone.
     """
-    from hwsearch.search import SearchContext
+    from hwsearch.search import EvaluatedPolicy, SearchProblem, build_problem
     from hwsearch.search.confirm import confirm_history
-    from hwsearch.search.result import EpisodeRecord
 
-    contexts: dict[tuple, SearchContext] = {}
+    problems: dict[tuple, SearchProblem] = {}
     for r in rows:
         d = r.get("data")
         if d is None or "confirmation" in d:
             continue
         spec = spec_from_dict(d["spec"])
-        key = (spec.model, spec.target, json.dumps(spec.budget.model_dump()), spec.eval_samples)
-        if key not in contexts:
-            contexts[key] = SearchContext(spec)
-        ctx = contexts[key]
-        ctx.spec = spec
-        done = confirm_history(ctx, [EpisodeRecord.from_dict(h) for h in d["history"]])
+        key = (spec.model, spec.target, json.dumps(spec.budget.model_dump()), spec.eval_samples, spec.confirm_top)
+        if key not in problems:
+            problems[key] = build_problem(spec)
+        done = confirm_history(problems[key], [EvaluatedPolicy.from_dict(h) for h in d["history"]])
         d["spec"] = spec.model_dump(mode="json")
         d["confirmation"], d["confirmation_added"] = None, True
         if done is not None:

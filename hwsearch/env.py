@@ -20,14 +20,15 @@ lowest width for the rest; clipped at 2x budget, scaled to [0, 1]).
 End of episode. The chosen policy is fitted to the budget (``Costing.fit``: bits are
 lowered until it fits, so every finished episode's policy is feasible), its accuracy is
 measured (cached per policy), and the reward is HAQ's ``0.1 * (acc - acc_float)`` in
-percentage points (see ``SearchContext.reward``); intermediate steps give reward 0.
+percentage points (see ``SearchProblem.reward``); intermediate steps give reward 0.
 ``info`` of the last step carries ``policy`` (dict), ``accuracy``, ``latency_ms``,
 ``energy_mj``, ``size_mb``, ``objective``, ``reward`` and ``fitted`` (bits were lowered);
 when fitted and the env was built with ``fitted_trajectory=True``, also ``fitted_obs``
 and ``fitted_action``: the observations and actions of the episode that proposes the
 fitted policy itself (``trajectory``), so an agent can learn from the policy that was
 measured rather than the one it proposed.
-A budget no policy can meet is a ``SpecError`` when the context is built.
+A budget no policy can meet is a ``SpecError`` when the costing is built.
+The env takes a ``SearchRun`` (or a ``SearchProblem``, wrapped in a plain run).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from hwsearch.search.context import SearchContext
-from hwsearch.core.spec import SearchSpec
+from hwsearch.core.problem import SearchProblem
+from hwsearch.core.run import SearchRun
 
 N_FEATURES = 12
 
@@ -56,46 +57,44 @@ class MixedPrecisionEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(
-        self, ctx: SearchContext, action: str = "box", decisions: str = "separate", fitted_trajectory: bool = False
+        self,
+        run: SearchRun | SearchProblem,
+        action: str = "box",
+        decisions: str = "separate",
+        fitted_trajectory: bool = False,
     ) -> None:
         super().__init__()
         if action not in ("box", "discrete"):
             raise ValueError(f"action: must be 'box' or 'discrete', got {action!r}")
         if decisions not in ("separate", "joint"):
             raise ValueError(f"decisions: must be 'separate' or 'joint', got {decisions!r}")
-        self.ctx = ctx
+        self.run = run if isinstance(run, SearchRun) else SearchRun(run)
+        self.problem = problem = self.run.problem
         self.action_type = action
         self.decisions = decisions
         self.fitted_trajectory = fitted_trajectory  # only agents that learn from it pay for the replay
-        self.n_bits = len(ctx.bits)
+        self.n_bits = len(problem.bits)
         self.action_space = (
             spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32) if action == "box" else spaces.Discrete(self.n_bits)
         )
         self.observation_space = spaces.Box(0.0, 1.0, shape=(N_FEATURES,), dtype=np.float32)
         self._layer_features = self._embed()
         per_layer = 2 if decisions == "separate" else 1
-        self.steps_per_episode = per_layer * ctx.n_layers
+        self.steps_per_episode = per_layer * problem.n_layers
         self._t = 0
-        self._w = np.zeros(ctx.n_layers, dtype=int)
-        self._a = np.zeros(ctx.n_layers, dtype=int)
+        self._w = np.zeros(problem.n_layers, dtype=int)
+        self._a = np.zeros(problem.n_layers, dtype=int)
         self._prev = 0.0
         self.last_outcome = None
 
-    @classmethod
-    def from_spec(cls, spec: SearchSpec | dict, **kwargs: Any) -> MixedPrecisionEnv:
-        """Build the context (model, data, costs) for ``spec`` and an env on it."""
-        from hwsearch.core.spec import spec_from_dict
-
-        return cls(SearchContext(spec_from_dict(spec) if isinstance(spec, dict) else spec), **kwargs)
-
     def _embed(self) -> np.ndarray:
-        ctx = self.ctx
+        problem = self.problem
         first = {}
-        for s in ctx.specs:
+        for s in problem.specs:
             first.setdefault(s.name, s)
-        specs = [first[n] for n in ctx.names]
+        specs = [first[n] for n in problem.names]
         n = len(specs)
-        int8_share = ctx.objective_grid[:, -1, -1]  # cost at the widest allowed width
+        int8_share = problem.objective_grid[:, -1, -1]  # cost at the widest allowed width
         feats = np.stack(
             [
                 np.arange(n, dtype=float),
@@ -124,20 +123,20 @@ class MixedPrecisionEnv(gym.Env):
 
     def _committed(self) -> float:
         """Objective of the decisions so far with the lowest width for everything undecided."""
-        ctx = self.ctx
+        problem = self.problem
         w, a = self._w.copy(), self._a.copy()
-        layer, is_w = self._position(self._t) if self._t < self.steps_per_episode else (ctx.n_layers, True)
+        layer, is_w = self._position(self._t) if self._t < self.steps_per_episode else (problem.n_layers, True)
         w[layer:] = 0
         a[layer:] = 0
-        if layer < ctx.n_layers and not is_w:
+        if layer < problem.n_layers and not is_w:
             w[layer] = self._w[layer]
-        return ctx.objective(w, a)
+        return problem.objective(w, a)
 
     def _obs(self) -> np.ndarray:
         t = min(self._t, self.steps_per_episode - 1)
         layer, is_w = self._position(t)
         f = self._layer_features[layer]
-        pressure = min(self._committed() / self.ctx.budget, 2.0) / 2.0
+        pressure = min(self._committed() / self.problem.budget, 2.0) / 2.0
         obs = np.array([*f[:8], 1.0 if is_w else 0.0, self._prev, f[8], pressure], dtype=np.float32)
         return np.clip(obs, 0.0, 1.0)
 
@@ -194,22 +193,21 @@ class MixedPrecisionEnv(gym.Env):
         self._t += 1
         if self._t < self.steps_per_episode:
             return self._obs(), 0.0, False, False, {}
-        fitted = not self.ctx.fits(self._w, self._a)
-        outcome = self.ctx.propose(self._w, self._a)
+        fitted = not self.problem.fits(self._w, self._a)
+        outcome = self.run.propose(self._w, self._a)
         self.last_outcome = outcome
-        c = outcome.costs
         info = {
             "policy": outcome.policy.to_dict(),
             "accuracy": outcome.accuracy,
-            "latency_ms": c.latency_ms,
-            "energy_mj": c.energy_mj,
-            "size_mb": c.size_mb,
-            "objective": c.objective,
+            "latency_ms": outcome.latency_ms,
+            "energy_mj": outcome.energy_mj,
+            "size_mb": outcome.size_mb,
+            "objective": outcome.objective,
             "reward": outcome.reward,
             "fitted": fitted,
         }
         if fitted and self.fitted_trajectory:  # what was measured, step by step
-            fw, fa = self.ctx.to_index(outcome.policy)
+            fw, fa = self.problem.to_index(outcome.policy)
             info["fitted_obs"], index = self.trajectory(fw, fa)
             info["fitted_action"] = index if self.action_type == "discrete" else (index + 0.5) / self.n_bits
         return self._obs(), float(outcome.reward), True, False, info

@@ -6,7 +6,7 @@ import pytest
 
 from hwsearch.evaluate import accuracy
 from hwsearch.core.policy import Policy
-from hwsearch.search import SearchContext, run_search, spec_from_dict
+from hwsearch.search import build_problem, run_search, spec_from_dict
 from hwsearch.search.confirm import confirm, top_candidates
 
 BASE = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.3}, "eval_samples": 120, "agent": "random", "episodes": 12}
@@ -44,7 +44,7 @@ def test_search_result_is_the_confirmed_choice_measured_on_unseen_images():
     result = run_search(spec)
     conf = result.confirmation
     assert conf is not None and conf["search_samples"] == 120 and conf["samples"] > 0
-    ctx = SearchContext(spec)
+    ctx = build_problem(spec)
     rest = ctx.dataset.val
     held = type(rest)(rest.x[120:], rest.y[120:])
     assert len(held) == conf["samples"]
@@ -54,8 +54,8 @@ def test_search_result_is_the_confirmed_choice_measured_on_unseen_images():
     want_top = sorted(seen.values(), reverse=True)[:3]
     assert [c["accuracy"] for c in conf["candidates"]] == want_top
     for c in conf["candidates"]:  # each really measured on the images after the search's subset
-        ctx.qmodel.set_policy(Policy.from_dict(c["policy"]))
-        assert c["confirm_accuracy"] == pytest.approx(accuracy(ctx.qmodel, held))
+        ctx.scorer.qmodel.set_policy(Policy.from_dict(c["policy"]))
+        assert c["confirm_accuracy"] == pytest.approx(accuracy(ctx.scorer.qmodel, held))
     chosen = conf["candidates"][conf["chosen"]]
     assert chosen["pooled_accuracy"] == max(c["pooled_accuracy"] for c in conf["candidates"])
     assert result.best.policy == Policy.from_dict(chosen["policy"])

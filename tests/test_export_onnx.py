@@ -91,22 +91,22 @@ def test_exports_use_the_search_quantizers_and_reproduce_its_accuracy():
     accuracy the search reports, and onnxruntime must be within 0.5 points of it."""
     from hwsearch.export import rebuild_quantized_model
     from hwsearch.export.calibrated import calibrate
-    from hwsearch.search import SearchContext, spec_from_dict
+    from hwsearch.search import build_problem, spec_from_dict
 
     spec = spec_from_dict({"model": "digits-cnn", "target": "bitfusion", "budget": {"relative": 0.9}, "agent": "random",
                            "seed": 3, "min_bits": 2, "max_bits": 8})
-    ctx = SearchContext(spec)
+    ctx = build_problem(spec)
     model = build_model("digits-cnn")
     policy = mixed_policy(ctx.names)
     doc = make_document("digits-cnn", model, example_input("digits-cnn"), policy, accuracy=ctx.accuracy(policy), seed=3)
     cal = calibrate(doc)
     for name, lq in cal.layers.items():
-        assert torch.equal(lq.weight.scale, ctx.qmodel.weight_quant(name, lq.weight_bits)[0].scale)
-        assert lq.activation == ctx.qmodel.activation_quant(name, lq.activation_bits), name
+        assert torch.equal(lq.weight.scale, ctx.scorer.qmodel.weight_quant(name, lq.weight_bits)[0].scale)
+        assert lq.activation == ctx.scorer.qmodel.activation_quant(name, lq.activation_bits), name
     data = model_dataset("digits-cnn")
     rebuilt = rebuild_quantized_model(model, doc, export_policy(doc, "weights").content)
-    assert accuracy(rebuilt, ctx.eval_split) == doc["accuracy"]
-    logits = run_onnx(export_policy(doc, "onnx").content, ctx.eval_split.x)
-    ort_accuracy = float((torch.from_numpy(logits).argmax(1) == ctx.eval_split.y).float().mean())
+    assert accuracy(rebuilt, ctx.scorer.eval_split) == doc["accuracy"]
+    logits = run_onnx(export_policy(doc, "onnx").content, ctx.scorer.eval_split.x)
+    ort_accuracy = float((torch.from_numpy(logits).argmax(1) == ctx.scorer.eval_split.y).float().mean())
     assert abs(ort_accuracy - doc["accuracy"]) <= 0.005
-    assert len(ctx.eval_split) == len(data.val)
+    assert len(ctx.scorer.eval_split) == len(data.val)

@@ -123,18 +123,20 @@ def test_user_model_names_make_safe_filenames(doc):
 
 def test_search_policy_file_validates_against_the_schema():
     """The search's own writer (hwsearch.policy_file) produces documents this schema accepts."""
-    policy_file = pytest.importorskip("hwsearch.policy_file")
-    from hwsearch.core.graph import trace
-    from hwsearch.search.result import Baseline, EvaluatedPolicy, SearchResult
-    from hwsearch.core.spec import spec_from_dict
-    from latency_tables import get_target
+    from hwsearch.core.records import LayerTotals
+    from hwsearch.search import EvaluatedPolicy, SearchResult, build_costing, spec_from_dict
+    from hwsearch.search.result import layer_infos
 
-    spec = spec_from_dict({"model": "digits-mobilenet", "target": "bitfusion", "budget": {"relative": 0.5}, "agent": "random"})
-    model = build_model("digits-mobilenet", trained=False)
-    specs = trace(model, example_input("digits-mobilenet"))
-    policy = mixed_policy(list(dict.fromkeys(s.name for s in specs)))
-    best = EvaluatedPolicy(policy, 0.9, 1.0, 1.0, 0.01, 3)
-    result = SearchResult(spec, best, [best], [], 0.95, Baseline(2.0, 2.0, 0.02, 0.94), 5, 1.0, budget=1.0, unit="ms")
-    doc = json.loads(json.dumps(policy_file.policy_document(result, specs, get_target("bitfusion"))))
+    spec = spec_from_dict({"model": "digits-mobilenet", "target": "bitfusion", "budget": {"relative": 1.0}, "agent": "random"})
+    costing = build_costing(spec)
+    policy = mixed_policy(costing.names)
+    layers = tuple(LayerTotals(latency_ms=lat, energy_mj=en) for lat, en in costing.layer_costs(policy))
+    best = EvaluatedPolicy(policy=policy, accuracy=0.9, latency_ms=1.0, energy_mj=1.0, size_mb=0.01, episode=3, layers=layers)
+    int8 = EvaluatedPolicy(policy=Policy.uniform(costing.names, 8), accuracy=0.94, latency_ms=2.0, energy_mj=2.0, size_mb=0.02)
+    result = SearchResult(
+        spec=spec, best=best, pareto=[best], history=[], float_accuracy=0.95, baseline_int8=int8, evaluations=5,
+        wall_time_s=1.0, budget=1.0, unit="ms", layers=layer_infos(costing.specs),
+    )
+    doc = json.loads(json.dumps(result.policy_document()))
     validate_policy_document(doc)
     assert json.loads(export_policy(doc, "policy").content)["layers"] == doc["layers"]

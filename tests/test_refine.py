@@ -5,7 +5,6 @@ climb replays it."""
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,7 +14,7 @@ from agents import get_agent
 from agents.refine import neighbour
 from agents.rl import StopWhenDone
 from hwsearch.core.policy import Policy
-from hwsearch.search import SearchContext, run_search, spec_from_dict
+from hwsearch.search import SearchProblem, build_problem, run_search, spec_from_dict
 
 BASE = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.3}, "eval_samples": 200}
 EPISODES = 12
@@ -26,11 +25,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
-def ctx() -> SearchContext:
-    return SearchContext(spec_from_dict({**BASE, "agent": "random", "episodes": 5}))
+def ctx() -> SearchProblem:
+    return build_problem(spec_from_dict({**BASE, "agent": "random", "episodes": 5}))
 
 
-def _raised(ctx: SearchContext, policy: dict, incumbent: dict) -> list[int]:
+def _raised(ctx: SearchProblem, policy: dict, incumbent: dict) -> list[int]:
     """How many widths each decision of ``policy`` stands above ``incumbent`` (raised ones only)."""
     w, a = ctx.to_index(Policy.from_dict(policy))
     iw, ia = ctx.to_index(Policy.from_dict(incumbent))
@@ -86,7 +85,7 @@ def test_climb_starts_at_the_stall_and_explores_new_neighbours_of_the_incumbent(
         before = history[:k]
         incumbent = max(before, key=lambda r: r.accuracy)  # max keeps the first of equals, as the climb does
         record = history[k]
-        assert json.dumps(record.policy) not in {json.dumps(r.policy) for r in before}, k
+        assert record.policy not in {r.policy for r in before}, k
         assert _raised(ctx, record.policy, incumbent.policy) in ([], [1]), k
         assert ctx.policy_costs(Policy.from_dict(record.policy)).objective <= result.budget * (1 + 1e-9)
     assert result.best.accuracy >= max(r.accuracy for r in history[:start])

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from hwsearch.cli import app
 from hwsearch.export.schema import validate_policy_document as validate_schema
-from hwsearch.policy_file import policy_document, write_policy_file
+from hwsearch.policy_file import write_policy_file
 from hwsearch.core.robust_spec import parse_robust_option
-from hwsearch.robust.search import RobustConstraintError
+from hwsearch.search.robust import RobustConstraintError
 from hwsearch.search import SpecError, build_costing, run_search, spec_from_dict
 
 BASE = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.5}, "agent": "random", "episodes": 4, "seed": 0}
@@ -56,8 +56,7 @@ def test_search_with_robust_constraint_meets_it_and_documents_it(tmp_path):
     result = run_search({**BASE, "robust": {**ROBUST, "min_accuracy": 0.3}})
     assert result.best.robust_accuracy is not None and result.best.robust_accuracy >= 0.3
     assert all(p.robust_accuracy is not None for p in result.pareto)
-    costing = build_costing(result.spec)
-    doc = policy_document(result, costing.specs, costing.target)
+    doc = result.policy_document()
     validate_schema(doc)
     r = doc["robustness"]
     assert (r["attack"], r["eps"], r["samples"], r["min_accuracy"]) == ("pgd", 0.1, 64, 0.3)

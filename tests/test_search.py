@@ -15,12 +15,13 @@ from agents import AGENT_NAMES, agent_class, get_agent
 from agents.baselines import solve_additive
 from hwsearch.env import MixedPrecisionEnv
 from hwsearch.core.policy import Policy
-from hwsearch.policy_file import PolicyFileError, policy_document, read_policy_file, write_policy_file
+from hwsearch.policy_file import PolicyFileError, read_policy_file, write_policy_file
 from hwsearch.search import (
-    SearchContext,
+    SearchProblem,
     SearchSpec,
     SpecError,
     build_costing,
+    build_problem,
     run_search,
     spec_from_dict,
     validate_spec,
@@ -37,8 +38,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
-def ctx() -> SearchContext:
-    return SearchContext(spec(agent="random", episodes=5))
+def ctx() -> SearchProblem:
+    return build_problem(spec(agent="random", episodes=5))
 
 
 def _objective(ctx, record) -> float:
@@ -93,7 +94,7 @@ def test_env_trajectory_is_the_episode_that_picks_that_policy(ctx, decisions):
         next_obs, _, done, _, info = env.step(np.array([(index + 0.5) / env.n_bits], dtype=np.float32))
         np.testing.assert_allclose(seen[k], obs[k], atol=1e-6)
         seen.append(next_obs)
-    assert done and env.ctx.to_index(Policy.from_dict(info["policy"]))[0].tolist() == ctx.fit(w, a)[0].tolist()
+    assert done and env.problem.to_index(Policy.from_dict(info["policy"]))[0].tolist() == ctx.fit(w, a)[0].tolist()
 
 
 def test_fitted_episode_is_learned_as_the_policy_that_was_measured(ctx):
@@ -138,11 +139,11 @@ def test_fit_always_meets_the_budget_and_only_lowers(ctx):
 
 def test_accuracy_is_cached(ctx):
     policy = Policy.uniform(ctx.names, 5, 6)
-    before = ctx.stats.evaluations
+    before = ctx.scorer.stats.evaluations
     first = ctx.accuracy(policy)
     second = ctx.accuracy(Policy.uniform(ctx.names, 5, 6))
     assert first == second
-    assert ctx.stats.evaluations == before + 1
+    assert ctx.scorer.stats.evaluations == before + 1
 
 
 # ---- spec validation --------------------------------------------------------------
@@ -206,7 +207,7 @@ def test_each_baseline_returns_a_feasible_policy(ctx, name):
         assert _objective(ctx, record) <= ctx_budget * (1 + 1e-9)
     assert _objective(ctx, result.history[result.best.episode - 1]) <= ctx_budget * (1 + 1e-9)
     assert result.best.accuracy == max(r.accuracy for r in result.history)
-    assert result.evaluations >= len({json.dumps(r.policy) for r in result.history})
+    assert result.evaluations >= len({r.policy for r in result.history})
 
 
 @pytest.mark.parametrize("name", ["ddpg", "td3", "sac", "ppo"])
@@ -269,7 +270,7 @@ def test_ddpg_perturbs_noise_decisions_per_episode_and_td3_every_one(ctx):
 def test_off_policy_updates_per_step():
     from agents import get_agent
 
-    env = MixedPrecisionEnv(SearchContext(spec(agent="ddpg", episodes=3)))
+    env = MixedPrecisionEnv(build_problem(spec(agent="ddpg", episodes=3)))
     for share, steps in ((1.0, env.steps_per_episode), (0.5, round(0.5 * env.steps_per_episode))):
         assert get_agent("ddpg", updates_per_step=share).make(env, 3, 0).gradient_steps == steps
     with pytest.raises(SpecError, match="updates_per_step must be > 0"):
@@ -314,7 +315,7 @@ def test_episode_buffer_gives_every_step_the_final_reward_and_one_baseline_per_b
 
 
 def test_ddpg_actor_learns_slower_than_its_critic_as_in_haq():
-    env = MixedPrecisionEnv(SearchContext(spec(agent="ddpg", episodes=3)))
+    env = MixedPrecisionEnv(build_problem(spec(agent="ddpg", episodes=3)))
     model = get_agent("ddpg", net_arch=[16, 16], warmup_episodes=1).make(env, 3, 0)
     model.learn(total_timesteps=3 * env.steps_per_episode)
     assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
@@ -396,13 +397,12 @@ def test_cancel_before_the_first_episode_ends_cleanly():
 
 # ---- policy file and CLI -----------------------------------------------------------
 def test_policy_file_round_trips(tmp_path):
-    from latency_tables import get_target
 
     s = spec(agent="greedy", episodes=2, finetune_steps=5)
     result = run_search(s)
     assert result.finetune is not None and result.finetune.steps == 5
     costing = build_costing(s)
-    doc = policy_document(result, costing.specs, get_target(s.target))
+    doc = result.policy_document()
     path = write_policy_file(tmp_path / "policy.json", doc)
     loaded, policy = read_policy_file(path)
     assert loaded == json.loads(json.dumps(doc))

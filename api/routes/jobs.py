@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from api.errors import body_error
 from api.deps import JobId, DatabaseDep, KeyDep, SessionDep, SettingsDep
-from api.jobs import resolve_target
 from api.models import Job, StoredPolicy
 from api.queue import TERMINAL
 from api.schemas import JobDetail, JobOut, JobState, Page
+from api.uploads import UPLOAD_PREFIX, owned_table, table_target
 from hwsearch.search import SearchSpec, SpecError, validate_spec
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -44,13 +44,12 @@ def check_service_limits(data: dict, settings) -> None:
     Server paths and importable factories would let a caller read files or run code on
     the server, so ``weights``, ``data``, ``module:factory`` and table paths are CLI-only.
     """
+    from hwsearch.search import MODELS
     from latency_tables import list_targets
-
-    from hwsearch.zoo import MODELS
 
     if data["model"] not in MODELS:
         raise body_error("model", f"unknown model {data['model']!r}; built-in models: {', '.join(MODELS)}")
-    if data["target"] not in list_targets() and not data["target"].startswith("upload:"):
+    if data["target"] not in list_targets() and not data["target"].startswith(UPLOAD_PREFIX):
         raise body_error("target", f"unknown target {data['target']!r}; use GET /api/v1/hardware for the names, or upload a table")
     for field in ("weights", "data"):
         if data.get(field):
@@ -62,7 +61,6 @@ def submit_job(
     spec: Annotated[SearchSpec, Body(examples=[EXAMPLE])],
     key: KeyDep,
     session: SessionDep,
-    db: DatabaseDep,
     settings: SettingsDep,
 ) -> JobOut:
     """Validate the spec (names, bits, budget feasibility) and queue it.
@@ -73,10 +71,14 @@ def submit_job(
         raise body_error("episodes", f"at most {settings.max_episodes} episodes per job, got {spec.episodes}")
     data = spec.model_dump(mode="json")
     check_service_limits(data, settings)
-    if data["target"].startswith("upload:") and resolve_target(db, settings, data, key.id) == data:
-        raise body_error("target", f"uploaded table {data['target']!r} not found")
+    target = None
+    if data["target"].startswith(UPLOAD_PREFIX):
+        table = owned_table(session, data["target"], key.id)
+        if table is None:
+            raise body_error("target", f"uploaded table {data['target']!r} not found")
+        target = table_target(table)
     try:
-        validate_spec(resolve_target(db, settings, data, key.id))
+        validate_spec(data, target=target)
     except SpecError as exc:
         raise body_error(exc.field, exc.message) from None
     job = Job(owner_id=key.id, spec=data, state="queued", cancel_requested=False, attempts=0)

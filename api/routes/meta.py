@@ -13,7 +13,7 @@ router = APIRouter(tags=["meta"])
 
 @router.get("/models", response_model=list[ModelOut], summary="List built-in models")
 def list_models(key: KeyDep) -> list[ModelOut]:
-    from hwsearch.zoo import MODELS
+    from hwsearch.search import MODELS
 
     return [
         ModelOut(name=e.name, description=e.description, dataset=e.dataset, input_shape=list(e.input_shape), searchable=e.trainable)

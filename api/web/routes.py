@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from api.deps import DatabaseDep, JobId, KeyDep, PolicyId, SessionDep, SettingsDep
+from api.deps import JobId, KeyDep, PolicyId, SessionDep
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -25,9 +25,7 @@ MEDIA = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", 
 
 
 def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
-    from agents import AGENT_NAMES
-
-    from hwsearch.search import OBJECTIVES
+    from hwsearch.search import AGENT_NAMES, OBJECTIVES
 
     base = {"agents": AGENT_NAMES, "objectives": OBJECTIVES}
     return templates.TemplateResponse(request, name, {**base, **context})
@@ -63,19 +61,16 @@ def static_file(name: str) -> FileResponse:
 
 
 @api_router.get("/jobs/{job_id}/baselines", summary="Uniform 8/6/4-bit reference points of a job")
-def job_baselines(job_id: JobId, key: KeyDep, session: SessionDep, db: DatabaseDep, settings: SettingsDep) -> dict[str, Any]:
+def job_baselines(job_id: JobId, key: KeyDep, session: SessionDep) -> dict[str, Any]:
     """Accuracy and costs of the uniform 8-, 6- and 4-bit policies on the job's model and target.
 
-    Computed on first request (seconds for the small models) and cached in memory.
+    The worker measures them when it runs the job (``summary.uniform``); before the job
+    has finished there are none.
     """
-    from api.jobs import resolve_target
     from api.routes.jobs import get_owned_job
-    from api.web.baselines import cached_baselines
 
     job = get_owned_job(session, key, job_id)
-    spec = resolve_target(db, settings, dict(job.spec), key.id)
-    session.close()
-    return {"job_id": job_id, "baselines": cached_baselines(spec)}
+    return {"job_id": job_id, "baselines": (job.summary or {}).get("uniform", [])}
 
 
 router.include_router(api_router)

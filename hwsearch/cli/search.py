@@ -59,8 +59,8 @@ def search_command(
 ) -> None:
     """Search per-layer weight/activation bits for MODEL on TARGET within a budget."""
     from hwsearch.data import DataError
-    from hwsearch.policy_file import PolicyFileError, policy_document, write_policy_file
-    from hwsearch.search import CheckpointError, SearchProgress, SpecError, run_search, spec_from_dict, validate_spec
+    from hwsearch.policy_file import PolicyFileError, write_policy_file
+    from hwsearch.search import CheckpointError, SearchProgress, SpecError, run_search, spec_from_dict
     from hwsearch.zoo import ModelError
     from latency_tables import TableError
 
@@ -101,7 +101,6 @@ def search_command(
             options["tensorboard_log"] = str(tensorboard)
     try:
         spec = spec_from_dict(body)
-        validate_spec(spec)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -127,11 +126,7 @@ def search_command(
 
             result = run_search(spec, progress=report, checkpoint_dir=checkpoint_dir, agent_options=options)
             progress.update(task, completed=episodes)
-        from hwsearch.search.context import build_costing
-        from latency_tables import get_target
-
-        costing = build_costing(spec)
-        doc = policy_document(result, costing.specs, get_target(spec.target))
+        doc = result.policy_document()
         write_policy_file(out, doc, result.finetuned_weights)
     except (SpecError, CheckpointError, ModelError, DataError, TableError, PolicyFileError, ValueError, OSError) as exc:
         _fail(str(exc))

@@ -104,7 +104,9 @@ class Policy(Mapping[str, LayerBits]):
         return {n: {"weight_bits": w, "activation_bits": a} for n, w, a in self._key}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Mapping[str, int]]) -> Policy:
+    def from_dict(cls, data: Mapping[str, Mapping[str, int]] | Policy) -> Policy:
+        if isinstance(data, Policy):
+            return data
         out = {}
         for name, entry in data.items():
             try:

@@ -1,9 +1,7 @@
 """``SearchSpec``: everything that defines one search, and the cheap checks on it.
 
-A spec is plain JSON (the REST API's job body is a ``SearchSpec``). ``validate_spec``
-runs the checks a service can afford *before* queuing a job: names exist, bits are in
-range, the objective can be costed on the target and the budget can be met by some
-policy. It traces the architecture and costs it, but never trains or evaluates.
+A spec is plain JSON (the REST API's job body is a ``SearchSpec``). Checks that need the
+model or the target (names exist, the budget can be met) are ``hwsearch.search.validate_spec``.
 
 Objectives: ``latency`` (ms), ``energy`` (mJ), ``size`` (MB of weights), or a weighted
 mix written ``"latency:0.7,energy:0.3"`` (or the dict ``{"latency": 0.7, "energy": 0.3}``).
@@ -157,21 +155,6 @@ class SearchSpec(BaseModel):
     def objective_unit(self) -> str:
         weights = self.objective_weights
         return UNITS[next(iter(weights))] if len(weights) == 1 else "x int8"
-
-
-def validate_spec(spec: SearchSpec | dict[str, Any]) -> None:
-    """Cheap checks before queuing; raises ``SpecError(field, message)``.
-
-    Unknown model, target or agent; a model without data; bits the target cannot run;
-    an energy objective on a target without energy figures; a budget that no policy
-    (not even the cheapest bits on every layer) can meet. Traces and costs the
-    architecture (milliseconds) but never trains, loads data or evaluates accuracy.
-    """
-    from hwsearch.search.context import build_costing
-
-    if isinstance(spec, dict):
-        spec = spec_from_dict(spec)
-    build_costing(spec)
 
 
 def spec_from_dict(data: dict[str, Any]) -> SearchSpec:

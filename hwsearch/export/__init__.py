@@ -41,7 +41,7 @@ def export_policy(
     The document is validated against the policy schema first. ``onnx``, ``encodings`` and
     ``weights`` need the float model and calibration inputs: by default the document's
     model (zoo name, or ``module:factory`` with ``spec.weights``) and the calibration split
-    of its data set, quantized exactly as the search's ``SearchContext`` simulated it.
+    of its data set, quantized exactly as the search's scorer (``hwsearch.search.scoring``) simulated it.
     A fine-tuned policy (``finetune.weights``) needs its ``finetuned_weights`` (bytes):
     exporting the original weights instead would silently lose what the fine-tune bought.
     Raises ``ExportError`` (a ValueError) with a message for the user.

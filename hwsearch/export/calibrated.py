@@ -2,7 +2,7 @@
 
 Every model-based export (ONNX, encodings, weights) starts here so they all agree with
 each other and with the simulated accuracy in the policy file: the same float model,
-the same calibration split and the same construction as the search (``SearchContext``)
+the same calibration split and the same construction as the search's scorer (``hwsearch.search.scoring``)
 give the same quantizers; a test checks them against the search's own.
 """
 
@@ -102,12 +102,12 @@ def calibrate(doc: dict, model: nn.Module | None = None, calib_x: torch.Tensor |
     """Quantizers of every layer of ``doc``'s policy, computed as the search computed them.
 
     ``model``/``calib_x`` default to the document's model and its data set's calibration
-    split; the quantized model is built exactly as the search's ``SearchContext`` builds it.
+    split; the quantized model is built exactly as the search's scorer builds it.
     """
     policy = policy_of(doc)
     model = build_float_model(doc) if model is None else model
     calib_x = calibration_inputs(doc) if calib_x is None else calib_x
-    # Same construction as the search's SearchContext: a fixed calibration sample
+    # Same construction as the search's scorer: a fixed calibration sample
     # (QuantizedModel's default seed), so a policy scores the same whatever spec.seed is.
     qmodel = QuantizedModel(model, calib_x)
     try:

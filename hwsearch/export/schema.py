@@ -47,6 +47,9 @@ def validate_policy_document(doc: Any) -> None:
     errors = sorted(_validator().iter_errors(doc), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
+        if best.validator == "required" and isinstance(best.instance, dict):  # name the missing field itself
+            missing = next(k for k in best.validator_value if k not in best.instance)
+            raise ValueError(f"{_path([*best.absolute_path, missing])}: missing (required)")
         raise ValueError(f"{_path(best.absolute_path)}: {best.message}")
     seen: set[str] = set()
     for i, layer in enumerate(doc["layers"]):

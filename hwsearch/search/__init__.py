@@ -1,19 +1,15 @@
 """Run a mixed-precision search: ``SearchSpec`` in, ``SearchResult`` out.
 
 ``validate_spec`` does the cheap checks a service runs before queuing a job;
-``run_search`` runs it (progress callback, cancellation, resumable checkpoints).
+``run_search`` runs it (progress, cancellation, resumable checkpoints, callbacks).
+This package is the public search API: the CLI and the service use nothing below it.
 """
 
-from hwsearch.search.context import Costing, Costs, EpisodeOutcome, SearchContext, build_costing
-from hwsearch.search.result import (
-    Baseline,
-    EpisodeRecord,
-    EvaluatedPolicy,
-    FinetuneResult,
-    SearchProgress,
-    SearchResult,
-)
-from hwsearch.search.runner import CheckpointError, pareto_front, run_search
+from agents import AGENT_NAMES
+from hwsearch.core.costing import Costing, Costs
+from hwsearch.core.problem import SearchProblem
+from hwsearch.core.records import EvaluatedPolicy, FinetuneResult, SearchProgress
+from hwsearch.core.run import SearchCallback, SearchRun
 from hwsearch.core.spec import (
     DEFAULT_EVAL_SAMPLES,
     OBJECTIVES,
@@ -22,27 +18,33 @@ from hwsearch.core.spec import (
     SpecError,
     parse_objective,
     spec_from_dict,
-    validate_spec,
 )
+from hwsearch.search.checkpoint import CheckpointError
+from hwsearch.search.problem import build_costing, build_problem, validate_spec
+from hwsearch.search.result import SearchResult
+from hwsearch.search.runner import pareto_front, run_search
+from hwsearch.zoo import MODELS
 
 __all__ = [
+    "AGENT_NAMES",
+    "MODELS",
     "DEFAULT_EVAL_SAMPLES",
     "OBJECTIVES",
-    "Baseline",
     "Budget",
     "CheckpointError",
     "Costing",
     "Costs",
-    "EpisodeOutcome",
-    "EpisodeRecord",
     "EvaluatedPolicy",
     "FinetuneResult",
-    "SearchContext",
+    "SearchCallback",
+    "SearchProblem",
     "SearchProgress",
     "SearchResult",
+    "SearchRun",
     "SearchSpec",
     "SpecError",
     "build_costing",
+    "build_problem",
     "parse_objective",
     "pareto_front",
     "run_search",

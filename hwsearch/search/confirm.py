@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hwsearch.core.policy import Policy
-
-if TYPE_CHECKING:
-    from hwsearch.search.context import SearchContext
-    from hwsearch.search.result import EpisodeRecord, EvaluatedPolicy
+from hwsearch.core.problem import SearchProblem
+from hwsearch.core.records import EvaluatedPolicy
 
 
 @dataclass(frozen=True)
@@ -99,23 +97,21 @@ def confirm(
     return Confirmation(samples, search_samples, candidates, chosen)
 
 
-def confirm_history(ctx: SearchContext, history: list[EpisodeRecord]) -> tuple[EvaluatedPolicy, dict[str, Any]] | None:
+def confirm_history(
+    problem: SearchProblem, history: list[EvaluatedPolicy]
+) -> tuple[EvaluatedPolicy, dict[str, Any]] | None:
     """Confirm a search from its episodes alone (what ``run_search`` does at the end, and
     what a benchmark can do to a stored result): the confirmed best and the record of it,
-    or None when ``ctx`` has no confirmation images or the spec turns confirmation off."""
-    from hwsearch.search.result import EvaluatedPolicy
-
-    rows = []
-    for rec in history:
-        policy = Policy.from_dict(rec.policy)
-        rows.append((policy, rec.accuracy, ctx.policy_costs(policy).objective, rec.episode))
-    done = confirm(rows, ctx.confirm_accuracy, ctx.spec.confirm_top, len(ctx.eval_split), len(ctx.confirm_split))
+    or None when the problem has no confirmation images or the spec turns confirmation off.
+    ``problem.scorer`` must be an ``AccuracyScorer`` (it holds the confirmation images)."""
+    scorer = problem.scorer
+    rows = [(rec.policy, rec.accuracy, problem.policy_costs(rec.policy).objective, rec.episode) for rec in history]
+    done = confirm(rows, scorer.confirm_accuracy, problem.spec.confirm_top, len(scorer.eval_split), len(scorer.confirm_split))
     if done is None:
         return None
     chosen = done.best
-    c = ctx.policy_costs(chosen.policy)
-    best = EvaluatedPolicy(
-        chosen.policy, chosen.accuracy, c.latency_ms, c.energy_mj, c.size_mb, chosen.episode,
+    best = problem.evaluated(
+        chosen.policy, chosen.accuracy, problem.policy_costs(chosen.policy), episode=chosen.episode,
         confirmed_accuracy=chosen.pooled_accuracy,
     )
     return best, done.to_dict()

@@ -1,165 +1,88 @@
-"""What a search returns: ``SearchResult`` and its parts (dataclasses with ``to_dict``).
+"""``SearchResult``: what a search returns, self-describing enough to write its policy file.
 
-NaN figures (energy on a target without energy tables) are written as ``null`` in
-``to_dict`` so the result is strict JSON.
+Besides the best policy, the Pareto front and the history, it carries the layers it
+searched (name, op, calls, weights, MACs) and, for every policy it stores, the per-layer
+latency and energy, so a caller writes a ``hwsearch.policy/v1`` document for any of them
+with ``policy_document`` without tracing or costing the model again.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+import platform
+from datetime import UTC, datetime
 from typing import Any
 
-from hwsearch.core.policy import Policy
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+import hwsearch
+from hwsearch.core.graph import LayerSpec
+from hwsearch.core.records import EvaluatedPolicy, FinetuneResult, finite_or_none
 from hwsearch.core.spec import SearchSpec
+from hwsearch.finetuned_weights import weights_record
+
+SCHEMA = "hwsearch.policy/v1"
 
 
-def _num(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+class LayerInfo(BaseModel):
+    """One quantizable layer (module) as the policy file lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    op: str
+    calls: int
+    weight_count: int
+    macs: int
 
 
-def _back(value: float | None) -> float:
-    return math.nan if value is None else float(value)
-
-
-@dataclass(frozen=True)
-class EvaluatedPolicy:
-    """A policy with its accuracy (0..1, validation subset) and costs.
-
-    ``episode`` is the 1-based episode that proposed it, or None for evaluations that are
-    not episodes (the int8 baseline, a greedy/ILP sensitivity probe).
-    """
-
-    policy: Policy
-    accuracy: float
-    latency_ms: float
-    energy_mj: float
-    size_mb: float
-    episode: int | None = None
-    robust_accuracy: float | None = None  # under the spec's robust attack (None: not measured)
-    robust_clean_accuracy: float | None = None  # clean, on the same attacked subset
-    confirmed_accuracy: float | None = None  # on the search's subset and the confirmation images together
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {
-            "policy": self.policy.to_dict(),
-            "accuracy": self.accuracy,
-            "latency_ms": _num(self.latency_ms),
-            "energy_mj": _num(self.energy_mj),
-            "size_mb": self.size_mb,
-            "episode": self.episode,
-        }
-        if self.robust_accuracy is not None:
-            d["robust_accuracy"], d["robust_clean_accuracy"] = self.robust_accuracy, self.robust_clean_accuracy
-        if self.confirmed_accuracy is not None:
-            d["confirmed_accuracy"] = self.confirmed_accuracy
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EvaluatedPolicy:
-        return cls(
-            Policy.from_dict(d["policy"]), d["accuracy"], _back(d["latency_ms"]), _back(d["energy_mj"]), d["size_mb"], d["episode"],
-            d.get("robust_accuracy"), d.get("robust_clean_accuracy"), d.get("confirmed_accuracy"),
+def layer_infos(specs: list[LayerSpec]) -> list[LayerInfo]:
+    """Per layer name, in order: op, calls, weights, MACs summed over the calls."""
+    rows: dict[str, dict[str, Any]] = {}
+    for s in specs:
+        row = rows.setdefault(
+            s.name,
+            {"name": s.name, "op": "depthwise_conv2d" if s.is_depthwise else s.op, "calls": 0, "weight_count": s.weight_count, "macs": 0},
         )
+        row["calls"] += 1
+        row["macs"] += s.macs
+    return [LayerInfo(**row) for row in rows.values()]
 
 
-@dataclass(frozen=True)
-class EpisodeRecord:
-    """One episode: its final (fitted, feasible) policy, scores and reward."""
+class SearchResult(BaseModel):
+    """One search's answer. Figures a target lacks are None; ``finetuned_weights`` are
+    safetensors bytes that go beside the policy file or into the store, never into JSON."""
 
-    episode: int
-    reward: float
-    accuracy: float
-    latency_ms: float
-    energy_mj: float
-    size_mb: float
-    policy: dict[str, dict[str, int]]
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["latency_ms"], d["energy_mj"] = _num(self.latency_ms), _num(self.energy_mj)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EpisodeRecord:
-        return cls(d["episode"], d["reward"], d["accuracy"], _back(d["latency_ms"]), _back(d["energy_mj"]), d["size_mb"], d["policy"])
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """Uniform 8-bit: the reference a relative budget is a fraction of."""
-
-    latency_ms: float
-    energy_mj: float
-    size_mb: float
-    accuracy: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"latency_ms": _num(self.latency_ms), "energy_mj": _num(self.energy_mj), "size_mb": self.size_mb, "accuracy": self.accuracy}
-
-
-@dataclass(frozen=True)
-class FinetuneResult:
-    accuracy_before: float
-    accuracy_after: float
-    steps: int
-    defensive: bool = False
-    beta: float | None = None  # orthogonality penalty strength (defensive only)
-    robust_accuracy_before: float | None = None  # when the spec has a robust block
-    robust_accuracy_after: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class SearchProgress:
-    """Reported after each episode (``episode`` is the number finished so far)."""
-
-    episode: int
-    episodes: int
-    best_accuracy: float
-    best_latency_ms: float
-    best_energy_mj: float
-    reward: float
-    accuracy: float
-    elapsed_s: float
-    latency_ms: float = math.nan
-    energy_mj: float = math.nan
-    evaluations: int = 0
-    eval_seconds: float = 0.0
-
-
-@dataclass
-class SearchResult:
     spec: SearchSpec
     best: EvaluatedPolicy
     pareto: list[EvaluatedPolicy]
-    history: list[EpisodeRecord]
+    history: list[EvaluatedPolicy]
     float_accuracy: float
-    baseline_int8: Baseline
+    baseline_int8: EvaluatedPolicy
     evaluations: int
     wall_time_s: float
     cancelled: bool = False
     finetune: FinetuneResult | None = None
-    budget: float = math.nan  # the budget in the objective's unit
+    budget: float | None = None  # the budget in the objective's unit
     unit: str = ""
     eval_seconds: float = 0.0  # time spent measuring accuracy (this process)
     robustness: dict[str, Any] | None = None  # attack settings, float robust accuracy, cost (spec.robust)
     confirmation: dict[str, Any] | None = None  # how the best was confirmed (hwsearch.search.confirm), if it was
-    # the best policy's fine-tuned float weights (safetensors bytes; not in to_dict: they
-    # go beside the policy file or into the store, see hwsearch.finetuned_weights)
-    finetuned_weights: bytes | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    layers: list[LayerInfo] = Field(default_factory=list)
+    uniform: list[EvaluatedPolicy] = Field(default_factory=list)  # reference policies asked of run_search
+    finetuned_weights: bytes | None = Field(None, exclude=True)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as strict JSON (without the fine-tuned weights)."""
         return {
             "spec": self.spec.model_dump(mode="json"),
             "best": self.best.to_dict(),
             "pareto": [p.to_dict() for p in self.pareto],
             "history": [h.to_dict() for h in self.history],
             "float_accuracy": self.float_accuracy,
-            "baseline_int8": self.baseline_int8.to_dict(),
+            "baseline_int8": self.baseline_int8.figures(),
             "evaluations": self.evaluations,
             "wall_time_s": self.wall_time_s,
             "cancelled": self.cancelled,
@@ -171,23 +94,71 @@ class SearchResult:
             "confirmation": self.confirmation,
         }
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SearchResult:
-        b = d["baseline_int8"]
-        return cls(
-            spec=SearchSpec.model_validate(d["spec"]),
-            best=EvaluatedPolicy.from_dict(d["best"]),
-            pareto=[EvaluatedPolicy.from_dict(p) for p in d["pareto"]],
-            history=[EpisodeRecord.from_dict(h) for h in d["history"]],
-            float_accuracy=d["float_accuracy"],
-            baseline_int8=Baseline(_back(b["latency_ms"]), _back(b["energy_mj"]), b["size_mb"], b["accuracy"]),
-            evaluations=d["evaluations"],
-            wall_time_s=d["wall_time_s"],
-            cancelled=d["cancelled"],
-            finetune=FinetuneResult(**d["finetune"]) if d.get("finetune") else None,
-            budget=d.get("budget", math.nan),
-            unit=d.get("unit", ""),
-            eval_seconds=d.get("eval_seconds", 0.0),
-            robustness=d.get("robustness"),
-            confirmation=d.get("confirmation"),
-        )
+    def uniform_figures(self) -> list[dict[str, Any]]:
+        """The uniform reference policies as the job page charts them."""
+        return [{"bits": u.policy[self.layers[0].name].weight_bits, **u.figures()} for u in self.uniform]
+
+    def policy_document(self, point: EvaluatedPolicy | None = None) -> dict[str, Any]:
+        """The ``hwsearch.policy/v1`` document of ``point`` (default: the best).
+
+        The fine-tune and its weights belong to the best policy only.
+        """
+        point = point or self.best
+        is_best = point is self.best
+        if point.layers is None:
+            raise ValueError("policy_document: this policy carries no per-layer costs (only the best and the Pareto front do)")
+        policy = point.policy
+        layers = []
+        for info, cost in zip(self.layers, point.layers):
+            bits = policy[info.name]
+            layers.append(
+                {
+                    "name": info.name,
+                    "op": info.op,
+                    "weight_bits": bits.weight_bits,
+                    "activation_bits": bits.activation_bits,
+                    "latency_ms": cost.latency_ms,
+                    "energy_mj": cost.energy_mj,
+                    "calls": info.calls,
+                    "weight_count": info.weight_count,
+                    "macs": info.macs,
+                }
+            )
+        spec = self.spec
+        size_mb = sum(info.weight_count * policy[info.name].weight_bits / 8 / 1e6 for info in self.layers)
+        doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "model": spec.model,
+            "target": spec.target,
+            "objective": spec.objective,
+            "accuracy": point.accuracy,
+            "float_accuracy": self.float_accuracy,
+            "layers": layers,
+            "totals": {"latency_ms": point.latency_ms, "energy_mj": point.energy_mj, "size_mb": size_mb},
+            "budget": {**spec.budget.model_dump(exclude_none=True), "value": finite_or_none(self.budget), "unit": self.unit},
+            "baseline_int8": self.baseline_int8.figures(),
+            "search": {
+                "evaluations": self.evaluations,
+                "episodes": len(self.history),
+                "best_episode": point.episode,
+                "wall_time_s": self.wall_time_s,
+                "cancelled": self.cancelled,
+                # accuracy on the search's subset and the confirmation images together (None: not confirmed)
+                "confirmed_accuracy": point.confirmed_accuracy,
+                "confirm_samples": (self.confirmation or {}).get("samples"),
+            },
+            "spec": spec.model_dump(mode="json"),
+            "versions": {"hwsearch": hwsearch.__version__, "torch": torch.__version__, "python": platform.python_version()},
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if is_best and self.finetune is not None:
+            doc["finetune"] = self.finetune.to_dict()
+            if self.finetuned_weights is not None:  # where they are stored is the writer's business
+                doc["finetune"]["weights"] = weights_record(self.finetuned_weights)
+        if self.robustness is not None and point.robust_accuracy is not None:
+            doc["robustness"] = {
+                **self.robustness,
+                "accuracy": point.robust_accuracy,
+                "clean_accuracy": point.robust_clean_accuracy,
+            }
+        return doc

@@ -1,6 +1,6 @@
-"""Robust accuracy inside a search: one evaluator per ``SearchContext``, cached per policy.
+"""Robust accuracy inside a search: one evaluator per ``SearchProblem``, cached per policy.
 
-It reuses the context's ``QuantizedModel`` (policy switch = pointer swap) and attacks
+It reuses the scorer's ``QuantizedModel`` (policy switch = pointer swap) and attacks
 the first ``robust.samples`` validation images with a generator seeded by the spec's
 seed, so a policy always gets the same robust accuracy (the cache and resumed searches
 rely on it). Nothing here runs unless the spec has a ``robust`` block; with one, only
@@ -9,12 +9,15 @@ the stored policies are attacked unless a constraint or a reward weight asks for
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import torch
 
 from hwsearch.core.policy import Policy
+from hwsearch.core.problem import SearchProblem
+from hwsearch.core.records import EvaluatedPolicy
+from hwsearch.evaluate import accuracy
+from hwsearch.robust.attacks import attack_of, robust_accuracy
 
 
 class RobustConstraintError(ValueError):
@@ -27,12 +30,14 @@ class RobustConstraintError(ValueError):
 
 
 class RobustEvaluator:
-    def __init__(self, ctx) -> None:
-        cfg = ctx.spec.robust
-        self.ctx = ctx
+    """Robust accuracy of the problem's policies under the spec's attack (cached)."""
+
+    def __init__(self, problem: SearchProblem) -> None:
+        cfg = problem.spec.robust
+        self.problem = problem
         self.config = cfg
-        self.attack = cfg.attack_config(ctx.spec.seed)
-        self.split = ctx.dataset.val.head(cfg.samples)
+        self.attack = attack_of(cfg, problem.spec.seed)
+        self.split = problem.dataset.val.head(cfg.samples)
         self.weight = cfg.weight
         self.min_accuracy = cfg.min_accuracy
         self.cache: dict[Policy, tuple[float, float]] = {}  # policy -> (robust, clean) on the subset
@@ -46,17 +51,14 @@ class RobustEvaluator:
 
     def measure_model(self, model) -> tuple[float, float]:
         """(robust accuracy, clean accuracy) of any model on the attacked subset (not cached)."""
-        from hwsearch.evaluate import accuracy
-        from hwsearch.robust.attacks import robust_accuracy
-
         start = time.perf_counter()
         threads = torch.get_num_threads()
-        if threads != self.ctx.eval_threads:
-            torch.set_num_threads(self.ctx.eval_threads)
+        if threads != self.problem.scorer.eval_threads:
+            torch.set_num_threads(self.problem.scorer.eval_threads)
         try:
             value = (robust_accuracy(model, self.split, self.attack), accuracy(model, self.split))
         finally:
-            if threads != self.ctx.eval_threads:
+            if threads != self.problem.scorer.eval_threads:
                 torch.set_num_threads(threads)
         self.seconds += time.perf_counter() - start
         return value
@@ -65,8 +67,8 @@ class RobustEvaluator:
         """(robust accuracy, clean accuracy) of ``policy`` on the attacked subset (cached)."""
         hit = self.cache.get(policy)
         if hit is None:
-            self.ctx.qmodel.set_policy(policy)
-            hit = self.cache[policy] = self.measure_model(self.ctx.qmodel)
+            self.problem.scorer.qmodel.set_policy(policy)
+            hit = self.cache[policy] = self.measure_model(self.problem.scorer.qmodel)
             if self.best_seen is None or hit[0] > self.best_seen[0]:
                 self.best_seen = (hit[0], policy)
         return hit
@@ -76,14 +78,18 @@ class RobustEvaluator:
 
     def float_accuracy(self) -> tuple[float, float]:
         if self._float is None:
-            self._float = self.measure_model(self.ctx.model)
+            self._float = self.measure_model(self.problem.model)
         return self._float
 
     def reward_term(self, robust: float) -> float:
         """HAQ-style: ``lambda * weight * 100 * (robust - robust_float)``."""
-        return self.ctx.reward_lambda * 100.0 * self.weight * (robust - self.float_accuracy()[0])
+        return self.problem.reward_lambda * 100.0 * self.weight * (robust - self.float_accuracy()[0])
 
-    def better(self, a, a_obj: float, b, b_obj: float) -> bool:
+    def reward_of(self, policy: Policy) -> float:
+        """The reward term of ``policy`` (a ``SearchProblem.reward_terms`` entry)."""
+        return self.reward_term(self.accuracy(policy))
+
+    def better(self, a: EvaluatedPolicy, b: EvaluatedPolicy | None) -> bool:
         """``a`` replaces the best ``b``: by accuracy (+ weight x robust), and only if admissible."""
         if b is not None:
             if self.weight > 0:
@@ -91,13 +97,13 @@ class RobustEvaluator:
                 sb = b.accuracy + self.weight * self.accuracy(b.policy)
             else:
                 sa, sb = a.accuracy, b.accuracy
-            if not (sa > sb or (sa == sb and a_obj < b_obj - 1e-12)):
+            if not (sa > sb or (sa == sb and a.objective < b.objective - 1e-12)):
                 return False
         return self.min_accuracy is None or self.accuracy(a.policy) >= self.min_accuracy
 
-    def attach(self, evaluated):
+    def attach(self, evaluated: EvaluatedPolicy) -> EvaluatedPolicy:
         robust, clean = self.measure(evaluated.policy)
-        return dataclasses.replace(evaluated, robust_accuracy=robust, robust_clean_accuracy=clean)
+        return evaluated.model_copy(update={"robust_accuracy": robust, "robust_clean_accuracy": clean})
 
     def fail(self, evaluations: int) -> RobustConstraintError:
         seen = len(self.cache)

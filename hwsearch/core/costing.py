@@ -1,0 +1,180 @@
+"""``Costing``: an architecture's cost grid on a target, the objective and the budget.
+
+Inside the search a policy is two integer arrays ``(w, a)`` of indices into
+``Costing.bits`` (the widths allowed: ``min_bits..max_bits`` intersected with the
+target's ``supported_bits``), one entry per layer (module) name. Costs of a reused module
+are summed over its executions. ``Costing.fit`` is the budget enforcement every episode
+goes through (see its docstring). It needs only the trace and a cost model, never a
+trained model or data, so a service can run it before queuing a job.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsearch.core.cost_model import CostModel
+from hwsearch.core.graph import LayerSpec, layer_names
+from hwsearch.core.policy import Policy
+from hwsearch.core.spec import UNITS, SearchSpec, SpecError
+
+COST_KEYS = ("latency", "energy", "size")
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Totals of one policy: latency (ms), energy (mJ, NaN if the target has none), size (MB)."""
+
+    latency_ms: float
+    energy_mj: float
+    size_mb: float
+    objective: float  # in the objective's unit (unitless x int8 for a mix)
+
+
+class Costing:
+    """The architecture's cost grid on a target, the objective and the budget."""
+
+    def __init__(self, spec: SearchSpec, specs: list[LayerSpec], target: CostModel) -> None:
+        self.spec = spec
+        self.specs = specs
+        self.target = target
+        self.names = layer_names(specs)
+        self.weights = spec.objective_weights
+        supported = target.supported_bits
+        self.bits = [b for b in range(spec.min_bits, spec.max_bits + 1) if supported is None or b in supported]
+        if not self.bits:
+            raise SpecError(
+                "min_bits",
+                f"target {target.name!r} only runs widths {supported}; none is within {spec.min_bits}..{spec.max_bits}",
+            )
+        index = {n: i for i, n in enumerate(self.names)}
+        layer_of = np.array([index[s.name] for s in specs])
+        nl, nb = len(self.names), len(self.bits)
+        # per layer name: [w, a, (latency, energy, size)]
+        grid = np.zeros((nl, nb, nb, 3))
+        raw = target.cost_array(specs, self.bits)
+        np.add.at(grid[..., :2], layer_of, raw)
+        self.weight_counts = np.zeros(nl)
+        for s in specs:
+            if s.call == 0 or self.weight_counts[index[s.name]] == 0:
+                self.weight_counts[index[s.name]] = s.weight_count
+        bits = np.array(self.bits, dtype=float)
+        grid[..., 2] = (self.weight_counts[:, None] * bits[None, :] / 8 / 1e6)[:, :, None]
+        self.grid = grid
+        self.int8 = self.uniform_totals(8)
+        if np.isnan(grid[..., 0]).any() or np.isnan(self.int8.latency_ms):
+            raise SpecError("target", f"target {target.name!r} has no latency for some layers at widths {self.bits}")
+        self.has_energy = not (np.isnan(grid[..., 1]).any() or np.isnan(self.int8.energy_mj))
+        if "energy" in self.weights and not self.has_energy:
+            raise SpecError("objective", f"target {target.name!r} has no energy figures; use the latency or size objective")
+        int8_totals = {"latency": self.int8.latency_ms, "energy": self.int8.energy_mj, "size": self.int8.size_mb}
+        mix = len(self.weights) > 1
+        self.objective_grid = np.zeros((nl, nb, nb))
+        for k, w in self.weights.items():
+            scale = w / int8_totals[k] if mix else 1.0
+            self.objective_grid += scale * grid[..., COST_KEYS.index(k)]
+        self.int8_objective = sum(w for w in self.weights.values()) if mix else int8_totals[next(iter(self.weights))]
+        self.int8 = Costs(self.int8.latency_ms, self.int8.energy_mj, self.int8.size_mb, self.int8_objective)
+        self.unit = "x int8" if mix else UNITS[next(iter(self.weights))]
+        budget = spec.budget
+        if budget.absolute is not None:
+            if mix:
+                raise SpecError("budget", "a mixed objective is unitless: give a relative budget, e.g. {'relative': 0.4}")
+            self.budget = float(budget.absolute)
+        else:
+            self.budget = float(budget.relative) * self.int8_objective
+        flat = self.objective_grid.reshape(nl, -1)
+        self.cheapest = flat.argmin(axis=1)
+        self.min_objective = float(flat.min(axis=1).sum())
+        if self.min_objective > self.budget * (1 + 1e-9):
+            raise SpecError(
+                "budget",
+                f"no policy can meet {budget.describe(self.unit)} = {self.budget:.4g} {self.unit}: even the cheapest "
+                f"bits ({self.bits[0]}..{self.bits[-1]}) on every layer cost {self.min_objective:.4g} {self.unit} "
+                f"({self.min_objective / self.int8_objective:.3f} x int8)",
+            )
+
+    def uniform_totals(self, bits: int) -> Costs:
+        """Totals of every layer at ``bits`` (any width the target costs, not only the search's);
+        ``objective`` is NaN: a uniform policy outside the search's widths has no index form."""
+        index = {n: i for i, n in enumerate(self.names)}
+        totals = np.zeros((self.n_layers, 2))
+        layer_of = np.array([index[s.name] for s in self.specs])
+        np.add.at(totals, layer_of, self.target.cost_array(self.specs, [bits])[:, 0, 0, :])
+        size = float((self.weight_counts * bits / 8 / 1e6).sum())
+        return Costs(float(totals[:, 0].sum()), float(totals[:, 1].sum()), size, math.nan)
+
+    def layer_costs(self, policy: Policy) -> list[tuple[float, float]]:
+        """(latency ms, energy mJ) of each layer name under ``policy``, summed over its calls;
+        from the cost model itself, so any width it costs works, not only the search's."""
+        cost = self.target.policy_cost(self.specs, policy)
+        sums = {name: [0.0, 0.0] for name in self.names}
+        for s, c in zip(self.specs, cost.layers):
+            sums[s.name][0] += c.latency_ms
+            sums[s.name][1] += c.energy_mj
+        return [(sums[name][0], sums[name][1]) for name in self.names]
+
+    # ---- policies as index arrays -------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.names)
+
+    def to_policy(self, w: np.ndarray, a: np.ndarray) -> Policy:
+        return Policy({n: (self.bits[int(wi)], self.bits[int(ai)]) for n, wi, ai in zip(self.names, w, a)})
+
+    def to_index(self, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+        pos = {b: i for i, b in enumerate(self.bits)}
+        try:
+            w = np.array([pos[policy[n].weight_bits] for n in self.names])
+            a = np.array([pos[policy[n].activation_bits] for n in self.names])
+        except KeyError as exc:
+            raise ValueError(f"policy uses a width outside the search's widths {self.bits}: {exc}") from None
+        return w, a
+
+    def uniform(self, bits_index: int) -> tuple[np.ndarray, np.ndarray]:
+        full = np.full(self.n_layers, bits_index, dtype=int)
+        return full, full.copy()
+
+    def objective(self, w: np.ndarray, a: np.ndarray) -> float:
+        return float(self.objective_grid[np.arange(self.n_layers), w, a].sum())
+
+    def costs(self, w: np.ndarray, a: np.ndarray) -> Costs:
+        picked = self.grid[np.arange(self.n_layers), w, a].sum(axis=0)
+        return Costs(float(picked[0]), float(picked[1]), float(picked[2]), self.objective(w, a))
+
+    def policy_costs(self, policy: Policy) -> Costs:
+        return self.costs(*self.to_index(policy))
+
+    def fits(self, w: np.ndarray, a: np.ndarray) -> bool:
+        return self.objective(w, a) <= self.budget * (1 + 1e-9)
+
+    def fit(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lower bits until the policy meets the budget (returns copies; a fitting policy is unchanged).
+
+        Each step lowers by one allowed width the single decision (a layer's weights or its
+        activations) whose lowering saves the most objective cost, so the overshoot is
+        removed with as few lowered bits as possible, deterministically (ties: the earlier
+        layer, weights before activations). Terminates: each step lowers some width; if no
+        single step saves anything while still over budget (non-monotone tables), it falls
+        back to every layer's cheapest pair, which meets the budget (checked at construction).
+        """
+        w, a = np.array(w, dtype=int), np.array(a, dtype=int)
+        rows = np.arange(self.n_layers)
+        g = self.objective_grid
+        while not self.fits(w, a):
+            now = g[rows, w, a]
+            save_w = np.where(w > 0, now - g[rows, np.maximum(w - 1, 0), a], -np.inf)
+            save_a = np.where(a > 0, now - g[rows, w, np.maximum(a - 1, 0)], -np.inf)
+            both = np.stack([save_w, save_a], axis=1)  # (layer, w/a)
+            best = int(np.argmax(both))
+            if not both.flat[best] > 0:
+                nb = len(self.bits)
+                return self.cheapest // nb, self.cheapest % nb
+            layer, which = divmod(best, 2)
+            if which == 0:
+                w[layer] -= 1
+            else:
+                a[layer] -= 1
+        return w, a

@@ -1,0 +1,82 @@
+"""``SearchRun``: one run of an agent on a problem, and the callbacks that watch it.
+
+Agents propose candidates through ``run.propose(w, a)`` and stop once ``run.stopped``
+is true. Each proposal is one *episode*: the problem scores it, the run numbers it and
+hands it to its callbacks in order, in the manner of stable-baselines3's
+``BaseCallback``; a callback that returns False stops the search. What a run does
+besides (track the best, report progress, poll for cancellation, checkpoint) is a
+callback, so a plain ``SearchRun(problem)`` is all a Gymnasium user needs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from hwsearch.core.problem import SearchProblem
+from hwsearch.core.records import EvaluatedPolicy
+
+
+class SearchCallback:
+    """Base class of the run's hooks; override what you need."""
+
+    run: SearchRun
+
+    def init_callback(self, run: SearchRun) -> None:
+        self.run = run
+
+    def on_episode(self, record: EvaluatedPolicy) -> bool:
+        """After each episode; return False to stop the search."""
+        return True
+
+    def on_search_end(self) -> None:
+        """After the agent returned (before the result is assembled)."""
+
+
+class SearchRun:
+    """The episodes of one search, its stop flag and its callbacks.
+
+    ``episodes`` caps the proposals (None: the agent decides). ``replay_until`` is the
+    number of leading episodes a resumed search replays from its checkpoint: they are
+    not news, and callbacks that report or poll skip them (``replaying``).
+    """
+
+    def __init__(
+        self, problem: SearchProblem, episodes: int | None = None, callbacks: Iterable[SearchCallback] = ()
+    ) -> None:
+        self.problem = problem
+        self.episodes = episodes
+        self.history: list[EvaluatedPolicy] = []
+        self.stopped = False
+        self.cancelled = False
+        self.replay_until = 0
+        self.prior_elapsed_s = 0.0
+        self._start = time.perf_counter()
+        self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            callback.init_callback(self)
+
+    @property
+    def replaying(self) -> bool:
+        return len(self.history) <= self.replay_until
+
+    def elapsed(self) -> float:
+        return self.prior_elapsed_s + time.perf_counter() - self._start
+
+    def propose(self, w: np.ndarray, a: np.ndarray) -> EvaluatedPolicy:
+        """One episode: score the candidate, record it, and let the callbacks see it."""
+        record = self.problem.score(w, a).model_copy(update={"episode": len(self.history) + 1})
+        self.history.append(record)
+        if self.episodes is not None and record.episode >= self.episodes:
+            self.stopped = True
+        for callback in self.callbacks:
+            if callback.on_episode(record) is False:
+                self.stopped = True
+        return record
+
+    def end(self) -> None:
+        """The agent is done: callbacks finish (e.g. a robust search with no admissible policy fails)."""
+        for callback in self.callbacks:
+            callback.on_search_end()

@@ -1,0 +1,90 @@
+"""Build a search's problem from its spec: trace, cost, load, score.
+
+``build_costing`` is the cheap half (trace + the target's cost grid): all ``validate_spec``
+needs, so a service can refuse a job before queuing it. ``build_problem`` adds the
+expensive half (trained model, data, the calibrated scorer) on the same costing, so one
+job builds each once. Every failure is a ``SpecError`` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents import AGENT_NAMES
+from hwsearch.core.cost_model import CostModel, TableError, UnknownTargetError
+from hwsearch.core.costing import Costing
+from hwsearch.core.graph import LayerSpec, trace
+from hwsearch.core.problem import SearchProblem
+from hwsearch.core.spec import SearchSpec, SpecError, spec_from_dict
+from hwsearch.data import DataError, load_dataset
+from hwsearch.search.scoring import AccuracyScorer
+from hwsearch.zoo import MODELS, ModelError, build_model, example_input, get_entry, model_dataset
+from latency_tables import get_target
+
+
+def _trace_spec(spec: SearchSpec) -> list[LayerSpec]:
+    try:
+        if spec.model in MODELS:
+            if get_entry(spec.model).dataset is None and spec.data is None:
+                raise SpecError(
+                    "data", f"model {spec.model!r} is an architecture without a data set; give 'data' (and 'weights')"
+                )
+            x = example_input(spec.model)
+        elif ":" in spec.model:
+            if spec.data is None:
+                raise SpecError("data", f"user model {spec.model!r} needs 'data' to measure accuracy on")
+            try:
+                x = load_dataset(spec.data).example_input()
+            except DataError as exc:
+                raise SpecError("data", str(exc)) from None
+        else:
+            get_entry(spec.model)  # raises with the list of names
+            raise AssertionError
+        model = build_model(spec.model, trained=False)
+        return trace(model, x)
+    except ModelError as exc:
+        raise SpecError("model", str(exc)) from None
+
+
+def build_costing(spec: SearchSpec, target: CostModel | None = None) -> Costing:
+    """Trace the architecture and cost it on the target (``target`` overrides ``spec.target``,
+    e.g. a table the caller parsed from memory)."""
+    if spec.agent not in AGENT_NAMES:
+        raise SpecError("agent", f"unknown agent {spec.agent!r}; choose from {', '.join(AGENT_NAMES)}")
+    specs = _trace_spec(spec)
+    if not specs:
+        raise SpecError("model", f"model {spec.model!r} has no Conv2d/Linear layer to quantize")
+    if target is None:
+        try:
+            target = get_target(spec.target)
+        except (UnknownTargetError, TableError, ValueError) as exc:
+            raise SpecError("target", str(exc)) from None
+    try:
+        return Costing(spec, specs, target)
+    except (TableError, KeyError) as exc:
+        raise SpecError("target", str(exc).strip("'\"")) from None
+
+
+def validate_spec(spec: SearchSpec | dict[str, Any], target: CostModel | None = None) -> Costing:
+    """Cheap checks before queuing; raises ``SpecError(field, message)``.
+
+    Unknown model, target or agent; a model without data; bits the target cannot run;
+    an energy objective on a target without energy figures; a budget that no policy
+    (not even the cheapest bits on every layer) can meet. Traces and costs the
+    architecture (milliseconds) but never trains, loads data or evaluates accuracy.
+    Returns the costing, for a caller that goes on to build the problem.
+    """
+    if isinstance(spec, dict):
+        spec = spec_from_dict(spec)
+    return build_costing(spec, target)
+
+
+def build_problem(spec: SearchSpec | dict[str, Any], costing: Costing | None = None) -> SearchProblem:
+    """The whole problem: ``costing`` (built if not given), the trained model, its data and
+    the scorer."""
+    if isinstance(spec, dict):
+        spec = spec_from_dict(spec)
+    costing = costing or build_costing(spec)
+    model = build_model(spec.model, weights=spec.weights)
+    dataset = load_dataset(spec.data) if spec.data else model_dataset(spec.model)
+    return SearchProblem(costing, AccuracyScorer(spec, model, dataset, costing.bits), model=model, dataset=dataset)

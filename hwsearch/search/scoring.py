@@ -1,0 +1,104 @@
+"""``AccuracyScorer``: a policy's top-1 accuracy on the search's validation subset, cached.
+
+The quantized copy of the model is calibrated once on the fixed calibration split, so a
+policy scores the same for every seed, and switching policy is a pointer swap. The
+validation split is cut in two: the first ``eval_samples`` images score every candidate,
+the rest (``confirm_samples`` of them) re-measure the top few at the end
+(``hwsearch.search.confirm``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hwsearch.core.policy import Policy
+from hwsearch.core.spec import SearchSpec
+from hwsearch.data import Dataset, Split
+from hwsearch.evaluate import accuracy
+from hwsearch.quant import QuantizedModel
+
+
+@dataclass
+class EvalStats:
+    evaluations: int = 0
+    cache_hits: int = 0
+    eval_seconds: float = 0.0
+
+
+class AccuracyScorer:
+    """Accuracy of policies of one model on one data set (see the module docstring)."""
+
+    def __init__(self, spec: SearchSpec, model: nn.Module, dataset: Dataset, bits: list[int]) -> None:
+        self.model = model
+        self.eval_split = dataset.val.head(spec.eval_samples) if spec.eval_samples else dataset.val
+        rest = Split(dataset.val.x[len(self.eval_split) :], dataset.val.y[len(self.eval_split) :])
+        self.confirm_split = rest.head(spec.confirm_samples) if spec.confirm_samples else rest  # may be empty
+        torch.manual_seed(spec.seed)
+        self.qmodel = QuantizedModel(model, dataset.calib.x)  # fixed calibration: a policy scores the same for every seed
+        self.qmodel.precompute(sorted(set(bits) | {8}))
+        self.float_accuracy = accuracy(model, self.eval_split)
+        self.cache: dict[Policy, float] = {}
+        self.order: list[Policy] = []  # evaluation order (for the Pareto front and checkpoints)
+        self.confirm_cache: dict[Policy, float] = {}
+        self.stats = EvalStats()
+        # evaluation keeps the threads it was built with, whatever an agent sets for its own networks
+        self.eval_threads = torch.get_num_threads()
+
+    def measure(self, model: nn.Module, split: Split) -> float:
+        """Accuracy of ``model`` on ``split`` with the scorer's threads (timed, not cached)."""
+        start = time.perf_counter()
+        threads = torch.get_num_threads()
+        if threads != self.eval_threads:
+            torch.set_num_threads(self.eval_threads)
+        try:
+            return accuracy(model, split)
+        finally:
+            if threads != self.eval_threads:
+                torch.set_num_threads(threads)
+            self.stats.eval_seconds += time.perf_counter() - start
+
+    def accuracy(self, policy: Policy) -> float:
+        """Top-1 accuracy (0..1) of ``policy`` on the fixed validation subset (cached)."""
+        hit = self.cache.get(policy)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return hit
+        self.qmodel.set_policy(policy)
+        value = self.measure(self.qmodel, self.eval_split)
+        self.stats.evaluations += 1
+        self.cache[policy] = value
+        self.order.append(policy)
+        return value
+
+    def confirm_accuracy(self, policy: Policy) -> float:
+        """Accuracy of ``policy`` on the confirmation images (cached)."""
+        hit = self.confirm_cache.get(policy)
+        if hit is None:
+            self.qmodel.set_policy(policy)
+            hit = self.confirm_cache[policy] = self.measure(self.qmodel, self.confirm_split)
+        return hit
+
+    def uncached_accuracy(self, policy: Policy) -> float:
+        """Accuracy of ``policy`` without entering the cache (reference points that are not
+        part of the search: they must not change its evaluation count or checkpoint)."""
+        hit = self.cache.get(policy)
+        if hit is not None:
+            return hit
+        self.qmodel.set_policy(policy)
+        return self.measure(self.qmodel, self.eval_split)
+
+    def preload(self, entries: list[tuple[Policy, float]]) -> None:
+        """Restore cached accuracies (from a checkpoint), in their evaluation order."""
+        for policy, value in entries:
+            if policy not in self.cache:
+                self.cache[policy] = value
+                self.order.append(policy)
+
+    @property
+    def evaluations(self) -> int:
+        """Distinct policies measured, on either subset."""
+        return len(self.cache) + len(self.confirm_cache)
