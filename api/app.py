@@ -21,7 +21,7 @@ API_PREFIX = "/api/v1"
 
 async def _redispatch_loop(app: FastAPI) -> None:
     """Celery mode: re-send jobs whose worker vanished (lease expired) or never got them."""
-    from api.celery_app import dispatch
+    from api.broker import dispatch
     from api.queue import expired_running, stale_queued
 
     settings: Settings = app.state.settings

@@ -85,7 +85,7 @@ def submit_job(
     session.add(job)
     session.commit()
     if settings.broker_url:
-        from api.celery_app import dispatch
+        from api.broker import dispatch
 
         try:
             dispatch(settings, job.id)

@@ -1,4 +1,4 @@
-"""``SearchSpec``: everything that defines one search, and the cheap checks on it.
+"""``SearchSpec``: everything that defines one search, and the checks on its own fields.
 
 A spec is plain JSON (the REST API's job body is a ``SearchSpec``). Checks that need the
 model or the target (names exist, the budget can be met) are ``hwsearch.search.validate_spec``.

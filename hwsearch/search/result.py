@@ -96,7 +96,7 @@ class SearchResult(BaseModel):
 
     def uniform_figures(self) -> list[dict[str, Any]]:
         """The uniform reference policies as the job page charts them."""
-        return [{"bits": u.policy[self.layers[0].name].weight_bits, **u.figures()} for u in self.uniform]
+        return [{"bits": next(iter(u.policy.values())).weight_bits, **u.figures()} for u in self.uniform]
 
     def policy_document(self, point: EvaluatedPolicy | None = None) -> dict[str, Any]:
         """The ``hwsearch.policy/v1`` document of ``point`` (default: the best).
