@@ -11,6 +11,7 @@ relative budgets (a fraction of the uniform 8-bit cost), which do not depend on 
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from importlib import resources
 
@@ -20,8 +21,23 @@ from hwsearch.core.graph import LayerSpec
 from hwsearch.core.cost_model import CostModel, TableError
 
 TABLE_FILE = "qmobilenetv2_imagenet100_batch16_latency_table.npy"
+#: The built-in mobilenet-v2's 53 layers (trace order): name and shape key of each row.
+#: Shipped beside the table so this layer needs no model; tests check it against the zoo.
+LAYERS_FILE = "qmobilenetv2_layers.json"
 MODEL = "mobilenet-v2"
 LAYERS, MAX_TABLE_BITS = 53, 8
+
+
+def load_haq_layers() -> list[tuple[str, str]]:
+    """(name, shape_key) of each of the table's rows, checked for count and form."""
+    text = (resources.files("latency_tables") / "reference" / LAYERS_FILE).read_text()
+    try:
+        rows = [(str(r["name"]), str(r["shape_key"])) for r in json.loads(text)]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise TableError(f"{LAYERS_FILE}: expected a JSON list of {{name, shape_key}} objects ({exc})") from None
+    if len(rows) != LAYERS:
+        raise TableError(f"{LAYERS_FILE}: has {len(rows)} layers; HAQ's table has {LAYERS}")
+    return rows
 
 
 def load_haq_array() -> np.ndarray:
@@ -54,13 +70,7 @@ class HaqMobileNetV2(CostModel):
     @cached_property
     def layer_shapes(self) -> list[tuple[str, str]]:
         """(name, shape_key) of the built-in mobilenet-v2's 53 layers in trace order."""
-        from hwsearch.core.graph import trace
-        from hwsearch.zoo import build_model, example_input
-
-        specs = trace(build_model(MODEL, trained=False), example_input(MODEL))
-        if len(specs) != LAYERS:
-            raise TableError(f"built-in {MODEL} has {len(specs)} layers; HAQ's table has {LAYERS}")
-        return [(s.name, s.shape_key) for s in specs]
+        return load_haq_layers()
 
     def layer_index(self, spec: LayerSpec) -> int:
         """Row of ``spec``: by name and shape, else by a shape whose rows all agree."""

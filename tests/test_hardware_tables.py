@@ -151,3 +151,26 @@ def test_shipped_simulator_tables_are_current() -> None:
     for name in SIMULATED:
         for table in shipped_tables().get(name, []):
             assert table.meta["generator"] == generator_tag(name), f"stale table for {name}: run hwsearch hardware build"
+
+
+def test_haq_layer_file_is_the_builtin_mobilenet_v2_trace() -> None:
+    """latency_tables ships the rows' layers so it needs no model; they must not drift from the zoo."""
+    from hwsearch.core.graph import trace
+    from hwsearch.zoo import build_model, example_input
+    from latency_tables.haq import load_haq_layers
+
+    specs = trace(build_model("mobilenet-v2", trained=False), example_input("mobilenet-v2"))
+    assert load_haq_layers() == [(s.name, s.shape_key) for s in specs]
+
+
+@pytest.mark.parametrize("content", ["[]", "{not json", '[{"name": "x"}]'])
+def test_a_broken_haq_layer_file_is_a_table_error(tmp_path, monkeypatch, content) -> None:
+    from importlib import resources
+
+    from latency_tables import haq
+
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / haq.LAYERS_FILE).write_text(content)
+    monkeypatch.setattr(resources, "files", lambda package: tmp_path)
+    with pytest.raises(TableError, match=haq.LAYERS_FILE):
+        haq.load_haq_layers()
