@@ -4,57 +4,49 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from hwsearch.cli.errors import err
 from hwsearch.cli.errors import fail as _fail
+from hwsearch.cli.spec_options import ZERO_IS_ALL, Adapter, with_spec_options
+from hwsearch.core.spec import Budget, SearchSpec
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 console = Console()
+#: spec fields whose command-line form differs (the rest map one to one)
+SPEC_ADAPTERS = {"objective": Adapter(str), "eval_samples": ZERO_IS_ALL, "confirm_samples": ZERO_IS_ALL}
 
+
+def _budget_help(kind: str) -> str:
+    return Budget.model_fields[kind].description or ""
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}g}"
 
 
+@with_spec_options(SearchSpec, exclude=("budget", "robust"), adapters=SPEC_ADAPTERS)
 def search_command(
-    model: Annotated[str, typer.Option(help="Model name (hwsearch models) or module:factory.")],
-    target: Annotated[str, typer.Option(help="Hardware target (hwsearch hardware list) or a .csv table.")],
-    out: Annotated[Path, typer.Option(help="Policy file to write (hwsearch.policy/v1 JSON).")] = Path("policy.json"),
-    objective: Annotated[str, typer.Option(help="latency, energy, size, or a mix like latency:0.7,energy:0.3.")] = "latency",
-    budget: Annotated[float | None, typer.Option(help="Budget as a fraction of the uniform 8-bit cost (e.g. 0.4).")] = None,
-    budget_absolute: Annotated[
-        float | None, typer.Option("--budget-absolute", help="Budget in the objective's unit (ms, mJ or MB).")
-    ] = None,
-    agent: Annotated[str, typer.Option(help="ddpg, td3, sac, ppo, uniform, random, greedy, ilp, evolution.")] = "ddpg",
-    episodes: Annotated[int, typer.Option(min=1, help="Episodes (candidate policies).")] = 50,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
-    min_bits: Annotated[int, typer.Option(help="Lowest width to consider.")] = 2,
-    max_bits: Annotated[int, typer.Option(help="Highest width to consider.")] = 8,
-    eval_samples: Annotated[int, typer.Option(min=0, help="Validation images per evaluation (0 = all).")] = 2000,
-    finetune_steps: Annotated[int, typer.Option(min=0, help="Quantization-aware fine-tune steps for the best policy.")] = 0,
-    confirm_top: Annotated[
-        int, typer.Option(min=0, max=100, help="Re-measure this many best policies on unused validation images (0 = off).")
-    ] = 5,
-    weights: Annotated[str | None, typer.Option(help="Model weights (.safetensors).")] = None,
-    data: Annotated[str | None, typer.Option(help="Data set (digits, fashion, npz:PATH, folder:PATH).")] = None,
-    checkpoint_dir: Annotated[
-        Path | None, typer.Option(help="Checkpoint here after every episode; resume from it if present.")
-    ] = None,
-    tensorboard: Annotated[
-        Path | None, typer.Option(help="TensorBoard log folder for RL agents (needs tensorboard installed).")
-    ] = None,
+    fields: dict[str, Any],
+    budget: Annotated[float | None, typer.Option(help=_budget_help("relative") + " Give this or --budget-absolute.")] = None,
+    budget_absolute: Annotated[float | None, typer.Option("--budget-absolute", help=_budget_help("absolute"))] = None,
     robust: Annotated[
         str | None,
         typer.Option(
             help="Adversarial robustness, e.g. pgd:eps=0.1 (reported), plus steps=, samples=, min=0.5 (constraint), "
             "weight=1 (reward term), defensive=1,beta=0.003 (Lipschitz fine-tune; needs --finetune-steps)."
         ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Policy file to write (hwsearch.policy/v1 JSON).")] = Path("policy.json"),
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="Checkpoint here after every episode; resume from it if present.")
+    ] = None,
+    tensorboard: Annotated[
+        Path | None, typer.Option(help="TensorBoard log folder for RL agents (needs tensorboard installed).")
     ] = None,
 ) -> None:
     """Search per-layer weight/activation bits for MODEL on TARGET within a budget."""
@@ -66,22 +58,7 @@ def search_command(
 
     if (budget is None) == (budget_absolute is None):
         _fail("budget: give exactly one of --budget (relative) or --budget-absolute")
-    body = {
-        "model": model,
-        "target": target,
-        "objective": objective,
-        "budget": {"relative": budget} if budget is not None else {"absolute": budget_absolute},
-        "agent": agent,
-        "episodes": episodes,
-        "seed": seed,
-        "min_bits": min_bits,
-        "max_bits": max_bits,
-        "eval_samples": eval_samples or None,
-        "finetune_steps": finetune_steps,
-        "confirm_top": confirm_top,
-        "weights": weights,
-        "data": data,
-    }
+    body = {**fields, "budget": {"relative": budget} if budget is not None else {"absolute": budget_absolute}}
     if robust is not None:
         from hwsearch.core.robust_spec import parse_robust_option
 
@@ -97,7 +74,7 @@ def search_command(
 
         if importlib.util.find_spec("tensorboard") is None:
             err.print("[yellow]warning:[/yellow] tensorboard is not installed; --tensorboard ignored")
-        elif agent in RL_AGENTS:
+        elif fields["agent"] in RL_AGENTS:
             options["tensorboard_log"] = str(tensorboard)
     try:
         spec = spec_from_dict(body)
@@ -111,21 +88,21 @@ def search_command(
             console=console,
         )
         with progress:
-            task = progress.add_task(f"{agent} on {model}/{target}", total=episodes, best="-", lat="-", en="-")
-            progress.update(task, description=f"{agent}: loading {model}")
+            task = progress.add_task(f"{spec.agent} on {spec.model}/{spec.target}", total=spec.episodes, best="-", lat="-", en="-")
+            progress.update(task, description=f"{spec.agent}: loading {spec.model}")
 
             def report(p: SearchProgress) -> None:
                 progress.update(
                     task,
                     completed=p.episode,
-                    description=f"{agent} episode",
+                    description=f"{spec.agent} episode",
                     best=f"{100 * p.best_accuracy:.2f}%",
                     lat=_fmt(p.best_latency_ms),
                     en=_fmt(p.best_energy_mj),
                 )
 
             result = run_search(spec, progress=report, checkpoint_dir=checkpoint_dir, agent_options=options)
-            progress.update(task, completed=episodes)
+            progress.update(task, completed=spec.episodes)
         doc = result.policy_document()
         write_policy_file(out, doc, result.finetuned_weights)
     except (SpecError, CheckpointError, ModelError, DataError, TableError, PolicyFileError, ValueError, OSError) as exc:
