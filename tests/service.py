@@ -101,7 +101,9 @@ def wait_for(client: httpx.Client, job_id: int, states: tuple[str, ...], timeout
             return job
         if job["state"] in ("failed",) and "failed" not in states:
             raise AssertionError(f"job {job_id} failed: {job['error']}")
-        time.sleep(0.1)
+        if job["state"] in ("succeeded", "cancelled") and job["state"] not in states:
+            raise AssertionError(f"job {job_id} ended ({job['state']}) before reaching {states}, episode {min_episode}")
+        time.sleep(0.05)
     raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {job}")
 
 
