@@ -64,7 +64,8 @@ def test_celery_worker_runs_and_survives_sigkill(tmp_path, pg_url, redis_broker)
             workers.append(start_worker(server.env, "--broker", redis_broker))
             quick = client.post("/jobs", json=JOB).json()
             assert wait_for(client, quick["id"], ("succeeded",))["attempts"] == 1
-            slow = client.post("/jobs", json={**JOB, "agent": "ddpg", "episodes": 26}).json()
+            # the fine-tune keeps the job running after its last episode: a wide window to kill it in
+            slow = client.post("/jobs", json={**JOB, "agent": "ddpg", "episodes": 26, "finetune_steps": 300}).json()
             wait_for(client, slow["id"], ("running",), min_episode=21)
             os.killpg(workers[0].pid, signal.SIGKILL)
             workers.append(start_worker(server.env, "--broker", redis_broker))
