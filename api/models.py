@@ -1,4 +1,4 @@
-"""Tables of the store: API keys, jobs, policies, hardware tables."""
+"""Tables of the store: API keys, jobs, policies, hardware tables, uploaded models."""
 
 from __future__ import annotations
 
@@ -101,4 +101,20 @@ class HardwareTable(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UploadedModel(Base):
+    """A user's ONNX model: the file lives under the data dir, named by its sha256."""
+
+    __tablename__ = "uploaded_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    # hwsearch.search.ModelReport as JSON: input shape, layers, unquantized weights, check figures
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

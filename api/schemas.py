@@ -7,6 +7,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hwsearch.search import ModelReport
+
 T = TypeVar("T")
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -102,6 +104,19 @@ class ModelOut(BaseModel):
     dataset: str | None = Field(None, description="Data set it is evaluated on; null for architecture-only models.")
     input_shape: list[int]
     searchable: bool = Field(..., description="Has trained weights and data, so a search can measure accuracy.")
+    ref: str = Field(..., description="What a job's `model` names: the built-in name, or `upload:ID` for an upload.")
+    builtin: bool = Field(True, description="A built-in model (shared) rather than one of your uploads.")
+
+
+class UploadedModelOut(ModelOut):
+    """An uploaded ONNX model and what its check found."""
+
+    id: int
+    filename: str = Field(..., description="The uploaded file's name.")
+    sha256: str = Field(..., description="SHA-256 of the file.")
+    size_bytes: int
+    created_at: datetime
+    report: ModelReport = Field(..., description="Quantizable layers, weights that stay float, agreement with onnxruntime.")
 
 
 class Health(BaseModel):

@@ -20,6 +20,7 @@ from hwsearch.core.spec import (
     spec_from_dict,
 )
 from hwsearch.search.checkpoint import CheckpointError
+from hwsearch.search.model_check import PICKLE_HINT, ModelCheckError, ModelReport, check_model
 from hwsearch.search.problem import build_costing, build_problem, validate_spec
 from hwsearch.search.result import SearchResult
 from hwsearch.search.runner import pareto_front, run_search
@@ -30,11 +31,14 @@ __all__ = [
     "MODELS",
     "DEFAULT_EVAL_SAMPLES",
     "OBJECTIVES",
+    "PICKLE_HINT",
     "Budget",
     "CheckpointError",
     "Costing",
     "Costs",
     "EvaluatedPolicy",
+    "ModelCheckError",
+    "ModelReport",
     "FinetuneResult",
     "SearchCallback",
     "SearchProblem",
@@ -45,6 +49,7 @@ __all__ = [
     "SpecError",
     "build_costing",
     "build_problem",
+    "check_model",
     "parse_objective",
     "pareto_front",
     "run_search",
