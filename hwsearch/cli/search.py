@@ -17,8 +17,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 console = Console()
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def _absolute_model(name: str) -> str:
+    """An ONNX file's path is stored absolute, so the policy file works from any folder."""
+    return _absolute(name) if name.endswith(".onnx") else name
+
+
+def _absolute_data(name: str | None) -> str | None:
+    kind, sep, path = (name or "").partition(":")
+    return f"{kind}:{_absolute(path)}" if sep and kind in ("npz", "folder") else name
+
+
 #: spec fields whose command-line form differs (the rest map one to one)
-SPEC_ADAPTERS = {"objective": Adapter(str), "eval_samples": ZERO_IS_ALL, "confirm_samples": ZERO_IS_ALL}
+SPEC_ADAPTERS = {
+    "model": Adapter(str, to_spec=_absolute_model),
+    "objective": Adapter(str),
+    "eval_samples": ZERO_IS_ALL,
+    "confirm_samples": ZERO_IS_ALL,
+    "weights": Adapter(str, to_spec=_absolute),
+    "data": Adapter(str, to_spec=_absolute_data),
+}
 
 
 def _budget_help(kind: str) -> str:
@@ -52,7 +75,7 @@ def search_command(
     """Search per-layer weight/activation bits for MODEL on TARGET within a budget."""
     from hwsearch.data import DataError
     from hwsearch.policy_file import PolicyFileError, write_policy_file
-    from hwsearch.search import CheckpointError, SearchProgress, SpecError, run_search, spec_from_dict
+    from hwsearch.search import CheckpointError, SearchProgress, SpecError, run_search, spec_from_dict, validate_spec
     from hwsearch.zoo import ModelError
     from latency_tables import TableError
 
@@ -78,6 +101,7 @@ def search_command(
             options["tensorboard_log"] = str(tensorboard)
     try:
         spec = spec_from_dict(body)
+        costing = validate_spec(spec)  # refuse before the progress bar; the search reuses it
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -101,7 +125,7 @@ def search_command(
                     en=_fmt(p.best_energy_mj),
                 )
 
-            result = run_search(spec, progress=report, checkpoint_dir=checkpoint_dir, agent_options=options)
+            result = run_search(spec, progress=report, checkpoint_dir=checkpoint_dir, agent_options=options, costing=costing)
             progress.update(task, completed=spec.episodes)
         doc = result.policy_document()
         write_policy_file(out, doc, result.finetuned_weights)

@@ -91,7 +91,7 @@ class SearchSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(..., description="Model name from the zoo (e.g. 'fashion-cnn') or 'module:factory'.")
+    model: str = Field(..., description="Model name from the zoo (e.g. 'fashion-cnn'), the path of an .onnx file, or 'module:factory'.")
     target: str = Field(..., description="Hardware target name (e.g. 'bitfusion', 'bismo-edge') or a table path.")
     objective: str | dict[str, float] = Field(
         "latency",

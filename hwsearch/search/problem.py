@@ -18,7 +18,7 @@ from hwsearch.core.problem import SearchProblem
 from hwsearch.core.spec import SearchSpec, SpecError, spec_from_dict
 from hwsearch.data import DataError, load_dataset
 from hwsearch.search.scoring import AccuracyScorer
-from hwsearch.zoo import MODELS, ModelError, build_model, example_input, get_entry, model_dataset
+from hwsearch.zoo import MODELS, ModelError, build_model, example_input, get_entry, is_onnx, model_dataset
 from latency_tables import get_target
 
 
@@ -30,7 +30,7 @@ def _trace_spec(spec: SearchSpec) -> list[LayerSpec]:
                     "data", f"model {spec.model!r} is an architecture without a data set; give 'data' (and 'weights')"
                 )
             x = example_input(spec.model)
-        elif ":" in spec.model:
+        elif ":" in spec.model or is_onnx(spec.model):
             if spec.data is None:
                 raise SpecError("data", f"user model {spec.model!r} needs 'data' to measure accuracy on")
             try:
@@ -41,7 +41,11 @@ def _trace_spec(spec: SearchSpec) -> list[LayerSpec]:
             get_entry(spec.model)  # raises with the list of names
             raise AssertionError
         model = build_model(spec.model, trained=False)
-        return trace(model, x)
+        try:
+            return trace(model, x)
+        except RuntimeError as exc:  # e.g. 3-channel images for a 1-channel model
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SpecError("data", f"model {spec.model!r} cannot run on images of shape {tuple(x.shape[1:])}: {first}") from None
     except ModelError as exc:
         raise SpecError("model", str(exc)) from None
 

@@ -20,6 +20,7 @@ import torch
 
 from agents import get_agent
 from hwsearch.core.cost_model import TableError
+from hwsearch.core.costing import Costing
 from hwsearch.core.policy import Policy
 from hwsearch.core.problem import SearchProblem
 from hwsearch.core.records import EvaluatedPolicy, FinetuneResult, LayerTotals, SearchProgress
@@ -77,6 +78,7 @@ def run_search(
     agent_options: dict[str, Any] | None = None,
     uniform_bits: Iterable[int] = (),
     callbacks: Iterable[SearchCallback] = (),
+    costing: Costing | None = None,
 ) -> SearchResult:
     """Run one search.
 
@@ -86,11 +88,12 @@ def run_search(
     ``agent_options`` go to the agent's constructor (e.g. ``{"warmup_episodes": 5}``;
     ``{"tensorboard_log": DIR}`` for RL agents). ``uniform_bits``: also measure these
     uniform policies as reference points (``SearchResult.uniform``; not counted as
-    evaluations). ``callbacks`` run after the built-in ones.
+    evaluations). ``callbacks`` run after the built-in ones. ``costing``: the spec's, when
+    the caller already validated it (``validate_spec`` returns it), so it is not built twice.
     """
     if isinstance(spec, dict):
         spec = spec_from_dict(spec)
-    costing = build_costing(spec)
+    costing = costing or build_costing(spec)
     prior = load_checkpoint(checkpoint_dir, spec) if checkpoint_dir else None
     seed_everything(spec.seed)
     problem = build_problem(spec, costing)

@@ -105,13 +105,35 @@ def _import_factory(spec: str) -> Callable[[], nn.Module]:
     return factory
 
 
+def is_onnx(name: str) -> bool:
+    """A model named by the path of an ONNX file (its weights are inside it)."""
+    return name.endswith(".onnx")
+
+
+def load_onnx(name: str) -> nn.Module:
+    """The ONNX file ``name`` as a torch module (``onnx_import``: nothing in it is executed)."""
+    from hwsearch.zoo.onnx_import import OnnxImportError, load_onnx_model
+
+    try:
+        return load_onnx_model(Path(name)).module
+    except OSError as exc:
+        raise ModelError(f"cannot read ONNX model {name}: {exc.strerror or exc}") from None
+    except OnnxImportError as exc:
+        raise ModelError(f"ONNX model {name}: {exc}") from None
+
+
 def build_model(name: str, weights: str | Path | None = None, trained: bool = True) -> nn.Module:
     """Build a model by name, in eval mode.
 
     ``name`` is a built-in name (trained weights loaded, training once if not cached,
-    unless ``trained=False``) or ``module:factory`` for a user's model, whose weights come
-    from a safetensors file (never a pickle).
+    unless ``trained=False``), the path of an ``.onnx`` file (weights inside), or
+    ``module:factory`` for a user's model, whose weights come from a safetensors file
+    (never a pickle).
     """
+    if is_onnx(name):
+        if weights is not None:
+            raise ModelError(f"an ONNX model carries its own weights; do not give weights for {name}")
+        return load_onnx(name).eval()
     if ":" in name:
         model = _import_factory(name)()
         if not isinstance(model, nn.Module):
