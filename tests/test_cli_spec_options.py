@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 import typer
@@ -96,6 +98,8 @@ def test_the_spec_from_the_command_line_is_the_spec_from_the_same_values(args: l
     given = {k.removeprefix("--").replace("-", "_"): v for k, v in zip(args[::2], args[1::2])}
     if given.get("eval_samples") == "0":  # the command line's 0 is the spec's None (all)
         given["eval_samples"] = None
+    if "weights" in given:  # paths are stored absolute, so a policy file works from any folder
+        given["weights"] = str(Path(given["weights"]).resolve())
     expected = SearchSpec(model="digits-cnn", target="bitfusion", budget=budget, **given)
     assert from_cli == expected
     assert from_cli.confirm_samples == (300 if "confirm_samples" in given else None)
