@@ -17,7 +17,7 @@ import time
 from api import queue, store
 from api.db import Database
 from api.settings import Settings
-from api.uploads import owned_table, table_path
+from api.uploads import server_spec
 from hwsearch.search import run_search
 
 log = logging.getLogger("hwsearch.jobs")
@@ -68,8 +68,7 @@ def execute_job(db: Database, settings: Settings, job_id: int | None = None) -> 
 
     try:
         with db.sessions() as session:
-            table = owned_table(session, spec["target"], owner_id)
-            run_spec = spec if table is None else {**spec, "target": str(table_path(settings, table))}
+            run_spec = server_spec(session, settings, spec, owner_id)
         result = run_search(
             run_spec,
             progress=lambda p: store.save_progress(db, job_id, p),

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 SPLIT_NAMES = ("train", "calib", "val", "test")
+BUILTIN_DATASETS = ("digits", "fashion")
 FASHION_DIR_ENV = "HWSEARCH_FASHION_DIR"
 DEFAULT_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SPLIT_SEED = 20190615  # fixed forever: changing it changes every reported accuracy

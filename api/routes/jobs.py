@@ -15,7 +15,7 @@ from api.deps import JobId, DatabaseDep, KeyDep, SessionDep, SettingsDep
 from api.models import Job, StoredPolicy
 from api.queue import TERMINAL
 from api.schemas import JobDetail, JobOut, JobState, Page
-from api.uploads import UPLOAD_PREFIX, owned_table, table_target
+from api.uploads import UPLOAD_PREFIX, model_path, owned_model, owned_table, table_target
 from hwsearch.search import SearchSpec, SpecError, validate_spec
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -38,22 +38,30 @@ def get_owned_job(session, key, job_id: int) -> Job:
     return job
 
 
-def check_service_limits(data: dict, settings) -> None:
-    """Over HTTP a spec may only name built-in models and targets or the caller's uploads.
+def check_service_limits(data: dict, session, key) -> dict:
+    """Over HTTP a spec may only name built-in models, data sets and targets or the caller's
+    uploads; returns the spec a search runs (uploads replaced by their server paths).
 
     Server paths and importable factories would let a caller read files or run code on
-    the server, so ``weights``, ``data``, ``module:factory`` and table paths are CLI-only.
+    the server, so ``weights``, data paths, ``module:factory`` and table paths are CLI-only.
     """
-    from hwsearch.search import MODELS
+    from hwsearch.search import BUILTIN_DATASETS, MODELS
     from latency_tables import list_targets
 
-    if data["model"] not in MODELS:
-        raise body_error("model", f"unknown model {data['model']!r}; built-in models: {', '.join(MODELS)}")
-    if data["target"] not in list_targets() and not data["target"].startswith(UPLOAD_PREFIX):
+    if data["model"].startswith(UPLOAD_PREFIX):
+        if owned_model(session, data["model"], key.id) is None:
+            raise body_error("model", f"uploaded model {data['model']!r} not found; GET /api/v1/models lists yours")
+    elif data["model"] not in MODELS:
+        raise body_error("model", f"unknown model {data['model']!r}; built-in models: {', '.join(MODELS)}, or upload:ID")
+    if data["target"].startswith(UPLOAD_PREFIX):
+        if owned_table(session, data["target"], key.id) is None:
+            raise body_error("target", f"uploaded table {data['target']!r} not found")
+    elif data["target"] not in list_targets():
         raise body_error("target", f"unknown target {data['target']!r}; use GET /api/v1/hardware for the names, or upload a table")
-    for field in ("weights", "data"):
-        if data.get(field):
-            raise body_error(field, "server paths are not accepted over the API; use the CLI for your own files")
+    if data.get("weights"):
+        raise body_error("weights", "server paths are not accepted over the API; upload an ONNX model (it holds its weights)")
+    if data.get("data") and data["data"] not in BUILTIN_DATASETS:
+        raise body_error("data", f"over the API, data is a built-in data set ({', '.join(BUILTIN_DATASETS)}); paths are for the CLI")
 
 
 @router.post("", status_code=201, response_model=JobOut, summary="Submit a search job")
@@ -70,15 +78,12 @@ def submit_job(
     if spec.episodes > settings.max_episodes:
         raise body_error("episodes", f"at most {settings.max_episodes} episodes per job, got {spec.episodes}")
     data = spec.model_dump(mode="json")
-    check_service_limits(data, settings)
-    target = None
-    if data["target"].startswith(UPLOAD_PREFIX):
-        table = owned_table(session, data["target"], key.id)
-        if table is None:
-            raise body_error("target", f"uploaded table {data['target']!r} not found")
-        target = table_target(table)
+    check_service_limits(data, session, key)
+    table = owned_table(session, data["target"], key.id)
+    model = owned_model(session, data["model"], key.id)
+    checked = {**data, "model": str(model_path(settings, model))} if model is not None else data
     try:
-        validate_spec(data, target=target)
+        validate_spec(checked, target=table_target(table) if table is not None else None)
     except SpecError as exc:
         raise body_error(exc.field, exc.message) from None
     job = Job(owner_id=key.id, spec=data, state="queued", cancel_requested=False, attempts=0)

@@ -24,10 +24,12 @@ from hwsearch.search.model_check import PICKLE_HINT, ModelCheckError, ModelRepor
 from hwsearch.search.problem import build_costing, build_problem, validate_spec
 from hwsearch.search.result import SearchResult
 from hwsearch.search.runner import pareto_front, run_search
+from hwsearch.data import BUILTIN_DATASETS
 from hwsearch.zoo import MODELS
 
 __all__ = [
     "AGENT_NAMES",
+    "BUILTIN_DATASETS",
     "MODELS",
     "DEFAULT_EVAL_SAMPLES",
     "OBJECTIVES",
