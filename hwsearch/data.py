@@ -4,8 +4,9 @@ Images are float32 tensors (N, C, H, W) in the [0, 1] pixel range; models normal
 inside (see ``zoo.layers.Normalize``) so attacks and exports see raw pixels.
 Built-in: ``digits`` (scikit-learn's bundled 8x8 digits) and ``fashion``
 (Fashion-MNIST from Debian's ``dataset-fashion-mnist``). User data: ``npz:PATH``
-(arrays ``x``/``images`` and ``y``/``labels``; never unpickled) or ``folder:PATH``
-(one sub-folder of images per class).
+(arrays ``x``/``images`` and ``y``/``labels``, or the user's own splits; checked from
+the headers, never unpickled: see ``hwsearch.npz_data``) or ``folder:PATH`` (one
+sub-folder of images per class).
 """
 
 from __future__ import annotations
@@ -139,30 +140,30 @@ def _fashion() -> Dataset:
 
 
 def _npz(path: Path) -> Dataset:
-    if not path.exists():
-        raise DataError(f"data file {path} not found")
-    with np.load(path, allow_pickle=False) as arrays:
-        x_key = next((k for k in ("x", "images") if k in arrays), None)
-        y_key = next((k for k in ("y", "labels") if k in arrays), None)
-        if x_key is None or y_key is None:
-            raise DataError(f"{path}: needs arrays 'x' (or 'images') and 'y' (or 'labels'); has {list(arrays)}")
-        try:
-            x, y = arrays[x_key], arrays[y_key]
-        except ValueError as exc:  # object arrays need pickle: refused on purpose
-            raise DataError(f"{path}: {exc}; hwsearch never unpickles user data, save plain numeric arrays") from None
-    return _from_arrays(path.stem, x, y)
+    from hwsearch.npz_data import load_npz  # imports this module: loaded on first use
+
+    return load_npz(path)
+
+
+def _to_nchw(name: str, x: np.ndarray) -> np.ndarray:
+    """(N, H, W), (N, C, H, W) or (N, H, W, C) as (N, C, H, W).
+
+    Channels-last only when the last axis looks like channels (1 or 3) and the second does not;
+    the rule sees only the image shape, so splits of one shape all get the same layout.
+    """
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        return x.transpose(0, 3, 1, 2)
+    if x.ndim != 4:
+        raise DataError(f"{name}: images must be (N, H, W), (N, C, H, W) or (N, H, W, C); got {x.shape}")
+    return x
 
 
 def _from_arrays(name: str, x: np.ndarray, y: np.ndarray) -> Dataset:
     if x.shape[0] != y.shape[0]:
         raise DataError(f"{name}: {x.shape[0]} images but {y.shape[0]} labels")
-    if x.ndim == 3:
-        x = x[:, None]
-    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
-    if x.ndim != 4:
-        raise DataError(f"{name}: images must be (N, H, W), (N, C, H, W) or (N, H, W, C); got {x.shape}")
-    x = x.astype(np.float32)
+    x = _to_nchw(name, x).astype(np.float32)
     if x.max(initial=0) > 1.0:
         x = x / 255.0
     if not np.issubdtype(y.dtype, np.integer):
