@@ -13,76 +13,17 @@ from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
-SPLIT_NAMES = ("train", "calib", "val", "test")
+from hwsearch.npz_data import load_npz
+from hwsearch.splits import SPLIT_NAMES, SPLIT_SEED, Dataset, DataError, Split, from_arrays, split_by_fractions, to_split
+
 BUILTIN_DATASETS = ("digits", "fashion")
 FASHION_DIR_ENV = "HWSEARCH_FASHION_DIR"
 DEFAULT_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-SPLIT_SEED = 20190615  # fixed forever: changing it changes every reported accuracy
-
-
-class DataError(ValueError):
-    """A data set cannot be found or read; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Split:
-    x: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def head(self, n: int) -> Split:
-        """The first ``n`` samples (splits are already shuffled once, with a fixed seed)."""
-        return Split(self.x[:n], self.y[:n])
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    num_classes: int
-    train: Split
-    calib: Split
-    val: Split
-    test: Split
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
-
-    def split(self, name: str) -> Split:
-        if name not in SPLIT_NAMES:
-            raise DataError(f"unknown split {name!r}; choose from {', '.join(SPLIT_NAMES)}")
-        return getattr(self, name)
-
-    def example_input(self) -> torch.Tensor:
-        return self.val.x[:1]
-
-
-def _to_split(x: np.ndarray, y: np.ndarray) -> Split:
-    return Split(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y.astype(np.int64)))
-
-
-def _split_by_fractions(
-    name: str, x: np.ndarray, y: np.ndarray, fractions: tuple[float, float, float]
-) -> tuple[Split, Split, Split, Split]:
-    """Shuffle once with SPLIT_SEED, then cut calib/val/test fractions; the rest is train."""
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
-    x, y = x[order], y[order]
-    n = len(y)
-    n_calib, n_val, n_test = (max(1, int(round(f * n))) for f in fractions)
-    if n_calib + n_val + n_test >= n:
-        raise DataError(f"data set {name!r} has only {n} samples: too few to split")
-    cuts = np.cumsum([n_calib, n_val, n_test])
-    calib, val, test, train = np.split(np.arange(n), cuts)
-    return tuple(_to_split(x[idx], y[idx]) for idx in (train, calib, val, test))  # type: ignore[return-value]
 
 
 def _digits() -> Dataset:
@@ -90,7 +31,7 @@ def _digits() -> Dataset:
 
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[:, None]
-    train, calib, val, test = _split_by_fractions("digits", x, bunch.target, (0.08, 0.12, 0.2))
+    train, calib, val, test = split_by_fractions("digits", x, bunch.target, (0.08, 0.12, 0.2))
     return Dataset("digits", 10, train, calib, val, test)
 
 
@@ -132,44 +73,15 @@ def _fashion() -> Dataset:
     return Dataset(
         "fashion",
         10,
-        train=_to_split(x_train[6000:], y_train[6000:]),
-        calib=_to_split(x_train[calib], y_train[calib]),
-        val=_to_split(x_train[val], y_train[val]),
-        test=_to_split((x_test.astype(np.float32) / 255.0)[:, None], y_test),
+        train=to_split(x_train[6000:], y_train[6000:]),
+        calib=to_split(x_train[calib], y_train[calib]),
+        val=to_split(x_train[val], y_train[val]),
+        test=to_split((x_test.astype(np.float32) / 255.0)[:, None], y_test),
     )
 
 
 def _npz(path: Path) -> Dataset:
-    from hwsearch.npz_data import load_npz  # imports this module: loaded on first use
-
     return load_npz(path)
-
-
-def _to_nchw(name: str, x: np.ndarray) -> np.ndarray:
-    """(N, H, W), (N, C, H, W) or (N, H, W, C) as (N, C, H, W).
-
-    Channels-last only when the last axis looks like channels (1 or 3) and the second does not;
-    the rule sees only the image shape, so splits of one shape all get the same layout.
-    """
-    if x.ndim == 3:
-        return x[:, None]
-    if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        return x.transpose(0, 3, 1, 2)
-    if x.ndim != 4:
-        raise DataError(f"{name}: images must be (N, H, W), (N, C, H, W) or (N, H, W, C); got {x.shape}")
-    return x
-
-
-def _from_arrays(name: str, x: np.ndarray, y: np.ndarray) -> Dataset:
-    if x.shape[0] != y.shape[0]:
-        raise DataError(f"{name}: {x.shape[0]} images but {y.shape[0]} labels")
-    x = _to_nchw(name, x).astype(np.float32)
-    if x.max(initial=0) > 1.0:
-        x = x / 255.0
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{name}: labels must be integers, got {y.dtype}")
-    train, calib, val, test = _split_by_fractions(name, x, y, (0.05, 0.1, 0.15))
-    return Dataset(name, int(y.max()) + 1, train, calib, val, test)
 
 
 def _folder(path: Path) -> Dataset:
@@ -187,7 +99,7 @@ def _folder(path: Path) -> Dataset:
                 labels.append(label)
     if len({im.shape for im in images}) != 1:
         raise DataError(f"{path}: all images must have the same size")
-    return _from_arrays(path.name, np.stack(images), np.array(labels))
+    return from_arrays(path.name, np.stack(images), np.array(labels))
 
 
 @lru_cache(maxsize=8)

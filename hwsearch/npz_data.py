@@ -31,7 +31,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 from numpy.lib import format as npy_format
 
-from hwsearch.data import Dataset, DataError, Split, _from_arrays, _to_nchw, _to_split
+from hwsearch.splits import Dataset, DataError, Split, from_arrays, to_nchw, to_split
 
 MAX_ARRAY_BYTES = 2 << 30  # generous defaults for local files; uploads pass their own limit
 MAX_TOTAL_BYTES = 4 << 30
@@ -179,8 +179,8 @@ def _labels(name: str, array: str, y: np.ndarray) -> np.ndarray:
 def _explicit_dataset(name: str, arrays: dict[str, np.ndarray], splits: list[str]) -> Dataset:
     parts: dict[str, Split] = {}
     for split in splits:
-        x = _to_nchw(name, _pixels(name, f"x_{split}", arrays[f"x_{split}"]))
-        parts[split] = _to_split(x, _labels(name, f"y_{split}", arrays[f"y_{split}"]))
+        x = to_nchw(name, _pixels(name, f"x_{split}", arrays[f"x_{split}"]))
+        parts[split] = to_split(x, _labels(name, f"y_{split}", arrays[f"y_{split}"]))
     num_classes = max(int(p.y.max()) for p in parts.values()) + 1
     train = parts.get("train", parts["calib"])
     return Dataset(name, num_classes, train, parts["calib"], parts["val"], parts["test"])
@@ -235,7 +235,7 @@ def _read(source: bytes | Path, name: str, max_array_bytes: int, max_total_bytes
     x_key, y_key = wanted
     if not np.issubdtype(arrays[y_key].dtype, np.integer):
         raise DataError(f"{name}: labels must be integers, got {arrays[y_key].dtype}")
-    dataset = _from_arrays(name, arrays[x_key], _labels(name, y_key, arrays[y_key]))
+    dataset = from_arrays(name, arrays[x_key], _labels(name, y_key, arrays[y_key]))
     return dataset, str(headers[x_key].dtype), True
 
 

@@ -20,7 +20,7 @@ PACKAGES = ("hwsearch", "agents", "latency_tables", "api")
 #: the module graph must still be acyclic. The longest prefix decides a module's layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("hwsearch.core",),
-    ("latency_tables", "hwsearch.data", "hwsearch.zoo", "hwsearch.quant", "hwsearch.evaluate",
+    ("latency_tables", "hwsearch.splits", "hwsearch.npz_data", "hwsearch.data", "hwsearch.zoo", "hwsearch.quant", "hwsearch.evaluate",
      "hwsearch.finetuned_weights", "hwsearch.robust", "hwsearch.env"),
     ("agents",),
     ("hwsearch.search", "hwsearch.export", "hwsearch.policy_file", "hwsearch.report"),
