@@ -67,3 +67,9 @@ def server_spec(session: Session, settings: Settings, spec: dict[str, Any], owne
     if table is not None:
         out["target"] = str(table_path(settings, table))
     return out
+
+
+def server_document(session: Session, settings: Settings, doc: dict[str, Any], owner_id: int) -> dict[str, Any]:
+    """A stored policy document whose model and data the exporters can load (server paths)."""
+    spec = server_spec(session, settings, doc.get("spec") or {}, owner_id)
+    return {**doc, "model": spec.get("model", doc.get("model")), "spec": spec}

@@ -18,7 +18,7 @@ LIMIT = 2_000_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("uploads"), workers=0)
+    srv = Server(tmp_path_factory.mktemp("uploads"), workers=1)
     srv.env["HWSEARCH_MAX_MODEL_BYTES"] = str(LIMIT)
     srv.start()
     yield srv
@@ -132,3 +132,35 @@ def test_external_data_is_refused(server, alice, user_onnx):
     r = alice.post("/models", files={"file": ("net.onnx", model.SerializeToString())})
     assert r.status_code == 422 and "external" in r.json()["message"]
     assert stored_files(server) == []
+
+
+def test_a_job_searches_an_uploaded_model_and_its_policies_export_in_every_format(alice, bob, user_onnx):
+    import numpy as np
+    import onnxruntime as ort
+
+    from tests.service import wait_for
+
+    model = alice.post("/models", files={"file": ("net.onnx", user_onnx)}).json()
+    spec = {"model": model["ref"], "data": "fashion", "target": "bismo-edge", "budget": {"relative": 0.6},
+            "agent": "random", "episodes": 3, "eval_samples": 300, "seed": 0}
+    assert bob.post("/jobs", json=spec).status_code == 422  # another key's model
+    refused = alice.post("/jobs", json={**spec, "data": "npz:/etc/data.npz"})
+    assert refused.status_code == 422 and refused.json()["message"].startswith("data:")
+    job = alice.post("/jobs", json=spec)
+    assert job.status_code == 201, job.text
+    done = wait_for(alice, job.json()["id"], ("succeeded",))
+    policy = alice.get(f"/policies/{done['best_policy_id']}").json()
+    assert policy["model"] == model["ref"]
+    assert [layer["name"] for layer in policy["layers"]] == [layer["module"] for layer in model["report"]["layers"]]
+    for fmt in ("policy", "onnx", "encodings", "weights", "csv"):
+        r = alice.get(f"/policies/{policy['id']}/export", params={"format": fmt})
+        assert r.status_code == 200, (fmt, r.text)
+        if fmt == "policy":
+            assert r.json()["spec"]["model"] == model["ref"]  # the user's reference, not a server path
+        if fmt == "onnx":
+            session = ort.InferenceSession(r.content, providers=["CPUExecutionProvider"])
+            x = np.random.default_rng(0).random((5, 1, 28, 28), dtype=np.float32)
+            assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (5, 10)
+    in_use = alice.delete(f"/models/{model['id']}")
+    assert in_use.status_code == 409 and "used by" in in_use.json()["message"]
+    assert alice.get(f"/models/{model['ref']}").status_code == 200

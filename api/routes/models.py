@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.deps import KeyDep, SessionDep, SettingsDep
 from api.errors import param_error
-from api.models import UploadedModel
+from api.models import Job, StoredPolicy, UploadedModel
 from api.schemas import ErrorBody, ModelOut, UploadedModelOut
 from api.uploads import UPLOAD_PREFIX
 from hwsearch.search import MODELS, PICKLE_HINT, ModelCheckError, ModelReport, check_model
@@ -81,10 +81,18 @@ def get_model(ref: str, key: KeyDep, session: SessionDep) -> ModelOut:
     "/{model_id}",
     status_code=204,
     summary="Delete one of your uploaded models",
-    responses={404: {"model": ErrorBody, "description": "No such model, or another key's upload."}},
+    responses={
+        404: {"model": ErrorBody, "description": "No such model, or another key's upload."},
+        409: {"model": ErrorBody, "description": "Jobs or stored policies use the model (their exports need it)."},
+    },
 )
 def delete_model(model_id: int, key: KeyDep, session: SessionDep, settings: SettingsDep) -> None:
     row = _owned(session, key, model_id)
+    ref = f"{UPLOAD_PREFIX}{model_id}"
+    policies = session.scalar(select(func.count()).where(StoredPolicy.owner_id == key.id, StoredPolicy.model == ref))
+    jobs = [j.id for j in session.scalars(select(Job).where(Job.owner_id == key.id)) if j.spec.get("model") == ref]
+    if policies or jobs:
+        raise HTTPException(409, f"model {ref} is used by {len(jobs)} job(s) and {policies} stored policies; delete those first")
     sha = row.sha256
     session.delete(row)
     session.commit()

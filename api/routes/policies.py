@@ -10,10 +10,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
-from api.deps import PolicyId, KeyDep, SessionDep
+from api.deps import KeyDep, PolicyId, SessionDep, SettingsDep
 from api.errors import param_error
 from api.models import StoredPolicy
 from api.schemas import LayerOut, Page, PolicyDetail, PolicySummary
+from api.uploads import server_document
 
 router = APIRouter(prefix="/policies", tags=["policies"])
 
@@ -100,6 +101,7 @@ def export_policy(
     policy_id: PolicyId,
     key: KeyDep,
     session: SessionDep,
+    settings: SettingsDep,
     format: Annotated[str, Query(max_length=32, description="policy, onnx, encodings, weights or csv.")] = "policy",
 ) -> Response:
     from hwsearch.export import FORMATS, MODEL_FORMATS, ExportError
@@ -115,8 +117,10 @@ def export_policy(
             _export_cache.move_to_end(key_)
     if artifact is None:
         try:
-            weights = row.finetuned_weights if format in MODEL_FORMATS else None
-            artifact = build_export(row.document, format, finetuned_weights=weights)
+            doc, weights = row.document, None
+            if format in MODEL_FORMATS:  # these rebuild the model: an upload's reference becomes its file
+                doc, weights = server_document(session, settings, doc, key.id), row.finetuned_weights
+            artifact = build_export(doc, format, finetuned_weights=weights)
         except ExportError as exc:
             raise HTTPException(422, str(exc)) from None
         with _export_lock:
