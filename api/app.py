@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api.db import Database, migrate
 from api.errors import install_error_handlers
-from api.routes import hardware, jobs, meta, models, policies
+from api.routes import datasets, hardware, jobs, meta, models, policies
 from api.web import router as web_router
 from api.settings import Settings
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.db_url)
     install_error_handlers(app)
-    for module in (jobs, policies, hardware, models, meta):
+    for module in (jobs, policies, hardware, models, datasets, meta):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(web_router)  # the web page (api/web): page shells, static files, baselines
     return app

@@ -1,4 +1,4 @@
-"""Tables of the store: API keys, jobs, policies, hardware tables, uploaded models."""
+"""Tables of the store: API keys, jobs, policies, hardware tables, uploaded models and data sets."""
 
 from __future__ import annotations
 
@@ -104,10 +104,8 @@ class HardwareTable(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class UploadedModel(Base):
-    """A user's ONNX model: the file lives under the data dir, named by its sha256."""
-
-    __tablename__ = "uploaded_models"
+class UploadedFile:
+    """Columns every uploaded file has: the file lives under the data dir, named by its sha256."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
@@ -115,6 +113,20 @@ class UploadedModel(Base):
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column(Integer)
-    # hwsearch.search.ModelReport as JSON: input shape, layers, unquantized weights, check figures
+    # what the upload check found, as JSON (hwsearch.search.ModelReport / NpzReport)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UploadedModel(UploadedFile, Base):
+    """A user's ONNX model."""
+
+    __tablename__ = "uploaded_models"
+    folder, suffix, kind = "models", ".onnx", "model"
+
+
+class UploadedDataset(UploadedFile, Base):
+    """A user's data set, an .npz of plain arrays."""
+
+    __tablename__ = "uploaded_datasets"
+    folder, suffix, kind = "datasets", ".npz", "data set"

@@ -123,3 +123,20 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
     database: str = Field(..., description="Database dialect in use.")
     queue: str = Field(..., description="'local' (workers poll the database) or 'celery'.")
+
+
+class DatasetOut(BaseModel):
+    """An uploaded .npz data set and what its check found."""
+
+    id: int
+    ref: str = Field(..., description="What a job's `data` names: `upload:ID`.")
+    name: str
+    filename: str = Field(..., description="The uploaded file's name.")
+    sha256: str = Field(..., description="SHA-256 of the file.")
+    size_bytes: int
+    created_at: datetime
+    counts: dict[str, int] = Field(..., description="Images per split (calib, val, test, and train when given).")
+    image_shape: list[int] = Field(..., description="One image's (C, H, W).")
+    num_classes: int
+    dtype: str = Field(..., description="The images' dtype as uploaded (uint8 is scaled by 1/255).")
+    warnings: list[str] = Field(..., description="E.g. a validation split too small to rank policies reliably.")

@@ -29,14 +29,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(5_000_000, description="Largest hardware table upload accepted.")
     max_episodes: int = Field(5_000, description="Most episodes one job may ask for.")
     max_model_bytes: int = Field(200_000_000, ge=1, description="Largest ONNX model upload accepted.")
+    max_dataset_bytes: int = Field(200_000_000, ge=1, description="Largest .npz data set upload accepted.")
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hwsearch.db'}"
-
-    @property
-    def model_root(self) -> Path:
-        return self.data_dir / "models"
 
     @property
     def checkpoint_root(self) -> Path:

@@ -15,7 +15,7 @@ from api.deps import JobId, DatabaseDep, KeyDep, SessionDep, SettingsDep
 from api.models import Job, StoredPolicy
 from api.queue import TERMINAL
 from api.schemas import JobDetail, JobOut, JobState, Page
-from api.uploads import UPLOAD_PREFIX, model_path, owned_model, owned_table, table_target
+from api.uploads import UPLOAD_PREFIX, owned_dataset, owned_model, owned_table, table_target, with_files
 from hwsearch.search import SearchSpec, SpecError, validate_spec
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -60,8 +60,13 @@ def check_service_limits(data: dict, session, key) -> dict:
         raise body_error("target", f"unknown target {data['target']!r}; use GET /api/v1/hardware for the names, or upload a table")
     if data.get("weights"):
         raise body_error("weights", "server paths are not accepted over the API; upload an ONNX model (it holds its weights)")
-    if data.get("data") and data["data"] not in BUILTIN_DATASETS:
-        raise body_error("data", f"over the API, data is a built-in data set ({', '.join(BUILTIN_DATASETS)}); paths are for the CLI")
+    if (data.get("data") or "").startswith(UPLOAD_PREFIX):
+        if owned_dataset(session, data["data"], key.id) is None:
+            raise body_error("data", f"uploaded data set {data['data']!r} not found; GET /api/v1/datasets lists yours")
+    elif data.get("data") and data["data"] not in BUILTIN_DATASETS:
+        raise body_error(
+            "data", f"over the API, data is a built-in data set ({', '.join(BUILTIN_DATASETS)}) or upload:ID; paths are for the CLI"
+        )
 
 
 @router.post("", status_code=201, response_model=JobOut, summary="Submit a search job")
@@ -80,10 +85,8 @@ def submit_job(
     data = spec.model_dump(mode="json")
     check_service_limits(data, session, key)
     table = owned_table(session, data["target"], key.id)
-    model = owned_model(session, data["model"], key.id)
-    checked = {**data, "model": str(model_path(settings, model))} if model is not None else data
     try:
-        validate_spec(checked, target=table_target(table) if table is not None else None)
+        validate_spec(with_files(session, settings, data, key.id), target=table_target(table) if table is not None else None)
     except SpecError as exc:
         raise body_error(exc.field, exc.message) from None
     job = Job(owner_id=key.id, spec=data, state="queued", cancel_requested=False, attempts=0)

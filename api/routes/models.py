@@ -1,34 +1,30 @@
 """Models: the built-in ones (shared) and each key's uploaded ONNX models.
 
-An upload is streamed to a temporary file under the data dir (never held whole before its
-size is known), checked by ``hwsearch.search.check_model`` (parsed, converted, compared
-with onnxruntime, traced; nothing in it is executed), and only then stored, named by its
-SHA-256. A refused upload leaves no file and no row.
+An upload is streamed to the data dir under a size limit and checked by
+``hwsearch.search.check_model`` (parsed, converted, compared with onnxruntime, traced;
+nothing in it is executed) before it is kept (``api.uploads.store_upload``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.deps import KeyDep, SessionDep, SettingsDep
 from api.errors import param_error
-from api.models import Job, StoredPolicy, UploadedModel
+from api.models import UploadedModel
 from api.schemas import ErrorBody, ModelOut, UploadedModelOut
-from api.uploads import UPLOAD_PREFIX
+from api.uploads import UPLOAD_PREFIX, delete_upload, owned_model, store_upload
 from hwsearch.search import MODELS, PICKLE_HINT, ModelCheckError, ModelReport, check_model
 
 router = APIRouter(prefix="/models", tags=["models"])
-CHUNK = 1 << 20
 #: the route's own body cap; the setting ``max_model_bytes`` (below it) is what users meet
 BODY_CAP = 4 << 30
 PYTORCH_SUFFIXES = (".pt", ".pth", ".pt2", ".ptl")
+NOT_FOUND = {404: {"model": ErrorBody, "description": "No such model, or another key's upload."}}
 
 
 def _builtin(name: str) -> ModelOut:
@@ -49,10 +45,10 @@ def _uploaded(row: UploadedModel) -> UploadedModelOut:
     )
 
 
-def _owned(session, key, model_id: int) -> UploadedModel:
-    row = session.get(UploadedModel, model_id)
-    if row is None or row.owner_id != key.id:
-        raise HTTPException(404, f"model {UPLOAD_PREFIX}{model_id} not found")
+def _owned(session, key, ref: str) -> UploadedModel:
+    row = owned_model(session, ref, key.id)
+    if row is None:
+        raise HTTPException(404, f"model {ref!r} not found")
     return row
 
 
@@ -62,62 +58,19 @@ def list_models(key: KeyDep, session: SessionDep) -> list[ModelOut]:
     return [_builtin(name) for name in MODELS] + [_uploaded(r) for r in rows]
 
 
-@router.get(
-    "/{ref}",
-    response_model=ModelOut | UploadedModelOut,
-    summary="Describe one model (a built-in name or upload:ID)",
-    responses={404: {"model": ErrorBody, "description": "No such model, or another key's upload."}},
-)
+@router.get("/{ref}", response_model=ModelOut | UploadedModelOut, summary="Describe one model (a built-in name or upload:ID)", responses=NOT_FOUND)
 def get_model(ref: str, key: KeyDep, session: SessionDep) -> ModelOut:
-    if ref in MODELS:
-        return _builtin(ref)
-    number = ref.removeprefix(UPLOAD_PREFIX)
-    if ref.startswith(UPLOAD_PREFIX) and number.isdigit():
-        return _uploaded(_owned(session, key, int(number)))
-    raise HTTPException(404, f"model {ref!r} not found")
+    return _builtin(ref) if ref in MODELS else _uploaded(_owned(session, key, ref))
 
 
 @router.delete(
     "/{model_id}",
     status_code=204,
     summary="Delete one of your uploaded models",
-    responses={
-        404: {"model": ErrorBody, "description": "No such model, or another key's upload."},
-        409: {"model": ErrorBody, "description": "Jobs or stored policies use the model (their exports need it)."},
-    },
+    responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "A job uses the model (its policies' exports need it)."}},
 )
 def delete_model(model_id: int, key: KeyDep, session: SessionDep, settings: SettingsDep) -> None:
-    row = _owned(session, key, model_id)
-    ref = f"{UPLOAD_PREFIX}{model_id}"
-    policies = session.scalar(select(func.count()).where(StoredPolicy.owner_id == key.id, StoredPolicy.model == ref))
-    jobs = [j.id for j in session.scalars(select(Job).where(Job.owner_id == key.id)) if j.spec.get("model") == ref]
-    if policies or jobs:
-        raise HTTPException(409, f"model {ref} is used by {len(jobs)} job(s) and {policies} stored policies; delete those first")
-    sha = row.sha256
-    session.delete(row)
-    session.commit()
-    if session.scalar(select(UploadedModel.id).where(UploadedModel.sha256 == sha).limit(1)) is None:
-        (settings.model_root / f"{sha}.onnx").unlink(missing_ok=True)
-
-
-def _receive(file: UploadFile, folder: Path, limit: int) -> tuple[Path, str, int]:
-    """Copy the upload to a temporary file in ``folder``: (path, sha256, size); 413 past ``limit``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=folder)
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := file.file.read(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPException(413, f"file: larger than the limit of {limit} bytes")
-                digest.update(chunk)
-                out.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, digest.hexdigest(), size
+    delete_upload(session, settings, _owned(session, key, f"{UPLOAD_PREFIX}{model_id}"), "model")
 
 
 @router.post(
@@ -139,24 +92,13 @@ def upload_model(
     name: Annotated[str | None, Form(min_length=1, max_length=100, description="A label; default: the file's name.")] = None,
 ) -> UploadedModelOut:
     """Check the model (conversion, agreement with onnxruntime, layers) and store it; use it as ``upload:ID``."""
-    filename = Path(file.filename or "model.onnx").name[:255]
+    filename = Path(file.filename or "").name
     if filename.lower().endswith(PYTORCH_SUFFIXES):
         raise param_error(("body", "file"), f"{filename!r} is a PyTorch file. {PICKLE_HINT}")
-    temp, sha, size = _receive(file, settings.model_root, settings.max_model_bytes)
-    try:
-        report = check_model(temp.read_bytes(), max_bytes=settings.max_model_bytes)
-    except ModelCheckError as exc:
-        temp.unlink(missing_ok=True)
-        raise param_error(("body", "file"), str(exc).removeprefix("file: ")) from None
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    os.replace(temp, settings.model_root / f"{sha}.onnx")
-    row = UploadedModel(
-        owner_id=key.id, name=name or Path(filename).stem, filename=filename, sha256=sha, size_bytes=size,
-        report=report.model_dump(mode="json"),
-    )
-    session.add(row)
-    session.commit()
-    return _uploaded(row)
+    limit = settings.max_model_bytes
 
+    def check(data: bytes) -> dict:
+        return check_model(data, max_bytes=limit).model_dump(mode="json")
+
+    row = store_upload(session, settings, UploadedModel, key.id, file, name, limit, check, (ModelCheckError,))
+    return _uploaded(row)

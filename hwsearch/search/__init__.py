@@ -24,7 +24,8 @@ from hwsearch.search.model_check import PICKLE_HINT, ModelCheckError, ModelRepor
 from hwsearch.search.problem import build_costing, build_problem, validate_spec
 from hwsearch.search.result import SearchResult
 from hwsearch.search.runner import pareto_front, run_search
-from hwsearch.data import BUILTIN_DATASETS
+from hwsearch.data import BUILTIN_DATASETS, DataError
+from hwsearch.npz_data import NpzReport, check_npz
 from hwsearch.zoo import MODELS
 
 __all__ = [
@@ -38,9 +39,11 @@ __all__ = [
     "CheckpointError",
     "Costing",
     "Costs",
+    "DataError",
     "EvaluatedPolicy",
     "ModelCheckError",
     "ModelReport",
+    "NpzReport",
     "FinetuneResult",
     "SearchCallback",
     "SearchProblem",
@@ -52,6 +55,7 @@ __all__ = [
     "build_costing",
     "build_problem",
     "check_model",
+    "check_npz",
     "parse_objective",
     "pareto_front",
     "run_search",
