@@ -50,3 +50,5 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 # Ids are 32-bit in every backend: larger numbers are a 422, not a database overflow.
 JobId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Job id.")]
 PolicyId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Policy id.")]
+MAX_ID = 2_147_483_647  # ids are 32-bit on every backend: a larger one names nothing
+UploadId = Annotated[int, Path(ge=1, le=MAX_ID, description="Id of your upload (the N of upload:N).")]

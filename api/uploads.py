@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, UploadFile
 from sqlalchemy.orm import Session
 
+from api.deps import MAX_ID
 from api.errors import param_error
 from api.models import HardwareTable, Job, UploadedDataset, UploadedFile, UploadedModel
 from api.settings import Settings
@@ -36,7 +37,7 @@ def _owned(session: Session, table: type[Row], ref: Any, owner_id: int) -> Row |
     if not isinstance(ref, str) or not ref.startswith(UPLOAD_PREFIX):
         return None
     number = ref.removeprefix(UPLOAD_PREFIX)
-    row = session.get(table, int(number)) if number.isdigit() else None
+    row = session.get(table, int(number)) if number.isdigit() and 0 < int(number) <= MAX_ID else None
     return row if row is not None and row.owner_id == owner_id else None
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from sqlalchemy import select
 
-from api.deps import KeyDep, SessionDep, SettingsDep
+from api.deps import KeyDep, SessionDep, SettingsDep, UploadId
 from api.errors import param_error
 from api.models import UploadedDataset
 from api.schemas import DatasetOut, ErrorBody
@@ -69,7 +69,7 @@ def get_dataset(ref: str, key: KeyDep, session: SessionDep) -> DatasetOut:
     summary="Delete one of your data sets",
     responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "A job uses the data set."}},
 )
-def delete_dataset(dataset_id: int, key: KeyDep, session: SessionDep, settings: SettingsDep) -> None:
+def delete_dataset(dataset_id: UploadId, key: KeyDep, session: SessionDep, settings: SettingsDep) -> None:
     delete_upload(session, settings, _owned(session, key, f"{UPLOAD_PREFIX}{dataset_id}"), "data")
 
 

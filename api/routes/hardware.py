@@ -12,6 +12,7 @@ from api.deps import KeyDep, SessionDep, SettingsDep
 from api.errors import param_error
 from api.models import HardwareTable
 from api.schemas import HardwareOut
+from api.uploads import owned_table
 
 router = APIRouter(prefix="/hardware", tags=["hardware"])
 UPLOAD_LIMIT = 5_000_000  # bytes; the route's body limit (the app's default is smaller)
@@ -70,10 +71,9 @@ def get_hardware(name: str, key: KeyDep, session: SessionDep) -> HardwareOut:
 
     if name in list_targets():
         return _builtin(name)
-    if name.startswith("upload:") and name.removeprefix("upload:").isdigit():
-        row = session.get(HardwareTable, int(name.removeprefix("upload:")))
-        if row is not None and row.owner_id == key.id:
-            return _upload(row)
+    row = owned_table(session, name, key.id)
+    if row is not None:
+        return _upload(row)
     raise HTTPException(404, f"hardware target {name!r} not found")
 
 

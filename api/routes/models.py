@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from sqlalchemy import select
 
-from api.deps import KeyDep, SessionDep, SettingsDep
+from api.deps import KeyDep, SessionDep, SettingsDep, UploadId
 from api.errors import param_error
 from api.models import UploadedModel
 from api.schemas import ErrorBody, ModelOut, UploadedModelOut
@@ -69,7 +69,7 @@ def get_model(ref: str, key: KeyDep, session: SessionDep) -> ModelOut:
     summary="Delete one of your uploaded models",
     responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "A job uses the model (its policies' exports need it)."}},
 )
-def delete_model(model_id: int, key: KeyDep, session: SessionDep, settings: SettingsDep) -> None:
+def delete_model(model_id: UploadId, key: KeyDep, session: SessionDep, settings: SettingsDep) -> None:
     delete_upload(session, settings, _owned(session, key, f"{UPLOAD_PREFIX}{model_id}"), "model")
 
 
