@@ -36,3 +36,32 @@ def test_build_and_measure_write_valid_tables(tmp_path: Path) -> None:
     assert parse_table(out).bits == [8, 32]
     result = runner.invoke(app, ["hardware", "build", "haq-mobilenetv2", "--model", "digits-cnn"])
     assert result.exit_code == 2 and "only simulated targets" in result.output
+
+
+def test_every_model_the_search_takes_works_with_show_build_and_measure(tmp_path: Path) -> None:
+    import torch
+
+    from tests.fixtures.user_models import UserCNN, onnx_bytes
+
+    torch.manual_seed(0)
+    onnx_path = tmp_path / "net.onnx"
+    onnx_path.write_bytes(onnx_bytes(UserCNN()))
+    shown = runner.invoke(app, ["hardware", "show", "bismo-edge", "--model", str(onnx_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "_head_Gemm" in shown.output and "│ dw " in shown.output and "│ 5 │" in shown.output  # 6 calls
+    built = runner.invoke(app, ["hardware", "build", "bismo-edge", "--model", str(onnx_path), "--out", str(tmp_path / "b.csv")])
+    assert built.exit_code == 0, built.output
+    table = parse_table(tmp_path / "b.csv")
+    assert table.meta["model"] == "net"
+    measured = runner.invoke(
+        app, ["hardware", "measure", "--model", str(onnx_path), "--out", str(tmp_path / "m.csv"), "--warmup", "0", "--repeats", "1"]
+    )
+    assert measured.exit_code == 0, measured.output
+    assert parse_table(tmp_path / "m.csv").meta["model"] == "net"
+    factory = "tests.fixtures.user_models:tiny_net"
+    ok = runner.invoke(app, ["hardware", "show", "bitfusion", "--model", factory, "--input-shape", "1,8,8"])
+    assert ok.exit_code == 0, ok.output
+    missing = runner.invoke(app, ["hardware", "show", "bitfusion", "--model", factory])
+    assert missing.exit_code == 2 and "input shape" in missing.output and "Traceback" not in missing.output
+    wrong = runner.invoke(app, ["hardware", "show", "bitfusion", "--model", factory, "--input-shape", "3,8,8"])
+    assert wrong.exit_code == 2 and "(3, 8, 8)" in wrong.output

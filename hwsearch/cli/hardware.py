@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -19,13 +20,33 @@ console = Console()
 
 
 
-def _specs(model: str):
-    from hwsearch.core.graph import trace
-    from hwsearch.zoo import ModelError, build_model, example_input
+ModelOption = Annotated[str, typer.Option(help="built-in model, the path of an .onnx file, or module:factory")]
+DataOption = Annotated[
+    str | None, typer.Option(help="data whose images give a module:factory model its input shape (npz:PATH, ...)")
+]
+ShapeOption = Annotated[str | None, typer.Option(help="input shape C,H,W (instead of --data), e.g. 3,224,224")]
 
+
+def _label(model: str) -> str:
+    """The model's name in a table and its default file name: an ONNX file's stem, a factory's
+    dotted path with ':' as '_' (never a path with folders)."""
+    name = Path(model).stem if model.endswith(".onnx") else model
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _specs(model: str, data: str | None = None, input_shape: str | None = None):
+    """The layers of any model the search accepts (one-line errors)."""
+    from hwsearch.search import SpecError, trace_model
+
+    shape = None
+    if input_shape is not None:
+        try:
+            shape = tuple(int(v) for v in input_shape.split(","))
+        except ValueError:
+            _fail(f"input-shape: expected C,H,W integers, got {input_shape!r}")
     try:
-        return trace(build_model(model, trained=False), example_input(model))
-    except ModelError as exc:
+        return trace_model(model, data=data, input_shape=shape)
+    except SpecError as exc:
         _fail(str(exc))
 
 
@@ -53,7 +74,9 @@ def list_cmd() -> None:
 @app.command("show")
 def show_cmd(
     target: Annotated[str, typer.Argument(help="target name or path to a .csv table")],
-    model: Annotated[str | None, typer.Option(help="model to cost layer by layer")] = None,
+    model: Annotated[str | None, typer.Option(help="model to cost layer by layer (as --model of search)")] = None,
+    data: DataOption = None,
+    input_shape: ShapeOption = None,
     wbits: Annotated[int, typer.Option(help="weight bits for every layer")] = 8,
     abits: Annotated[int, typer.Option(help="activation bits for every layer")] = 8,
     batch: Annotated[int | None, typer.Option(help="batch (simulated targets only)")] = None,
@@ -69,7 +92,7 @@ def show_cmd(
         console.print(f"batch {t.batch}; units {t.units}; widths {t.supported_bits or '2..8'}{' and 32 (float)' if t.has_float else ''}")
         if model is None:
             return
-        specs = _specs(model)
+        specs = _specs(model, data, input_shape)
         policy = Policy.uniform(layer_names(specs), wbits, abits)
         cost = t.policy_cost(specs, policy)
     except (TableError, ValueError, KeyError) as exc:
@@ -87,16 +110,18 @@ def show_cmd(
 @app.command("build")
 def build_cmd(
     target: Annotated[str, typer.Argument(help="simulated target: bitfusion, bismo-edge, bismo-cloud")],
-    model: Annotated[str, typer.Option(help="model whose layer shapes to tabulate")],
+    model: ModelOption,
     out: Annotated[Path | None, typer.Option(help="output .csv (default latency_tables/data/TARGET__MODEL.csv)")] = None,
     batch: Annotated[int | None, typer.Option(help="batch (default: the target's)")] = None,
+    data: DataOption = None,
+    input_shape: ShapeOption = None,
 ) -> None:
     """Generate a simulated target's lookup table for a model's layer shapes."""
     from latency_tables.generate import build_table
 
-    specs = _specs(model)
+    specs = _specs(model, data, input_shape)
     try:
-        path = build_table(target, specs, model, out, batch)
+        path = build_table(target, specs, _label(model), out, batch)
     except ValueError as exc:
         _fail(str(exc))
     console.print(f"wrote {path} ({len({s.shape_key for s in specs})} shapes)")
@@ -104,17 +129,19 @@ def build_cmd(
 
 @app.command("measure")
 def measure_cmd(
-    model: Annotated[str, typer.Option(help="model whose layer shapes to time")],
+    model: ModelOption,
     out: Annotated[Path, typer.Option(help="output .csv table")],
     name: Annotated[str, typer.Option(help="target name written in the table")] = "cpu-onnxruntime",
     batch: Annotated[int, typer.Option(min=1)] = 1,
     warmup: Annotated[int, typer.Option(min=0)] = 5,
     repeats: Annotated[int, typer.Option(min=1)] = 20,
+    data: DataOption = None,
+    input_shape: ShapeOption = None,
 ) -> None:
     """Time onnxruntime's int8 and fp32 kernels for each layer shape and write a table."""
     from latency_tables.measured import measure_specs, measured_table_text, write_measured_table
 
-    specs = _specs(model)
+    specs = _specs(model, data, input_shape)
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err) as progress:
         task = progress.add_task("measuring", total=len({s.shape_key for s in specs}))
@@ -126,5 +153,5 @@ def measure_cmd(
             results = measure_specs(specs, batch=batch, warmup=warmup, repeats=repeats, progress=report)
         except Exception as exc:  # onnxruntime errors have many types; report, don't trace
             _fail(f"measurement failed: {exc}")
-    path = write_measured_table(out, measured_table_text(results, name, model, batch, warmup, repeats))
+    path = write_measured_table(out, measured_table_text(results, name, _label(model), batch, warmup, repeats))
     console.print(f"wrote {path}: {len(results)} shapes, widths 8 (int8 kernels) and 32 (fp32); no kernel below 8 bits")

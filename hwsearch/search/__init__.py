@@ -21,7 +21,7 @@ from hwsearch.core.spec import (
 )
 from hwsearch.search.checkpoint import CheckpointError
 from hwsearch.search.model_check import PICKLE_HINT, ModelCheckError, ModelReport, check_model
-from hwsearch.search.problem import build_costing, build_problem, validate_spec
+from hwsearch.search.problem import build_costing, build_problem, trace_model, validate_spec
 from hwsearch.search.result import SearchResult
 from hwsearch.search.runner import pareto_front, run_search
 from hwsearch.data import BUILTIN_DATASETS, DataError
@@ -60,5 +60,6 @@ __all__ = [
     "pareto_front",
     "run_search",
     "spec_from_dict",
+    "trace_model",
     "validate_spec",
 ]

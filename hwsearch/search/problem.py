@@ -8,7 +8,10 @@ job builds each once. Every failure is a ``SpecError`` naming the field at fault
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import torch
 
 from agents import AGENT_NAMES
 from hwsearch.core.cost_model import CostModel, TableError, UnknownTargetError
@@ -18,36 +21,59 @@ from hwsearch.core.problem import SearchProblem
 from hwsearch.core.spec import SearchSpec, SpecError, spec_from_dict
 from hwsearch.data import DataError, load_dataset
 from hwsearch.search.scoring import AccuracyScorer
+from hwsearch.zoo.onnx_import import OnnxImportError, load_onnx_model
 from hwsearch.zoo import MODELS, ModelError, build_model, example_input, get_entry, is_onnx, model_dataset
 from latency_tables import get_target
 
 
-def _trace_spec(spec: SearchSpec) -> list[LayerSpec]:
+def trace_model(model: str, data: str | None = None, input_shape: Sequence[int] | None = None) -> list[LayerSpec]:
+    """The layer executions of any model a search accepts (built-in, ``.onnx`` path or
+    ``module:factory``), traced on one sample: of ``input_shape`` (C, H, W) if given, else the
+    model's own (built-in, ONNX), else ``data``'s. Every failure is a ``SpecError``."""
     try:
-        if spec.model in MODELS:
-            if get_entry(spec.model).dataset is None and spec.data is None:
-                raise SpecError(
-                    "data", f"model {spec.model!r} is an architecture without a data set; give 'data' (and 'weights')"
-                )
-            x = example_input(spec.model)
-        elif ":" in spec.model or is_onnx(spec.model):
-            if spec.data is None:
-                raise SpecError("data", f"user model {spec.model!r} needs 'data' to measure accuracy on")
+        if is_onnx(model):
+            imported = load_onnx_model(model)
+            net, shape = imported.module, input_shape or imported.input_shape[1:]
+        else:
+            net = build_model(model, trained=False)
+            shape = input_shape or (MODELS[model].input_shape if model in MODELS else None)
+        if shape is not None:
+            x = torch.zeros(1, *shape)
+        elif data is not None:
             try:
-                x = load_dataset(spec.data).example_input()
+                x = load_dataset(data).example_input()
             except DataError as exc:
                 raise SpecError("data", str(exc)) from None
         else:
-            get_entry(spec.model)  # raises with the list of names
-            raise AssertionError
-        model = build_model(spec.model, trained=False)
+            raise SpecError("data", f"model {model!r} has no input shape of its own: give data or an input shape")
+    except (ModelError, OnnxImportError, OSError) as exc:
+        raise SpecError("model", str(exc)) from None
+    try:
+        return trace(net, x)
+    except RuntimeError as exc:  # e.g. 3-channel images for a 1-channel model
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError("data", f"model {model!r} cannot run on inputs of shape {tuple(x.shape[1:])}: {first}") from None
+
+
+def _trace_spec(spec: SearchSpec) -> list[LayerSpec]:
+    if spec.model in MODELS:
+        if get_entry(spec.model).dataset is None and spec.data is None:
+            raise SpecError("data", f"model {spec.model!r} is an architecture without a data set; give 'data' (and 'weights')")
+        return trace_model(spec.model)
+    if ":" in spec.model or is_onnx(spec.model):
+        if spec.data is None:
+            raise SpecError("data", f"user model {spec.model!r} needs 'data' to measure accuracy on")
+        # traced on the data's images: a model that cannot take them is refused here
         try:
-            return trace(model, x)
-        except RuntimeError as exc:  # e.g. 3-channel images for a 1-channel model
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SpecError("data", f"model {spec.model!r} cannot run on images of shape {tuple(x.shape[1:])}: {first}") from None
+            shape = tuple(load_dataset(spec.data).example_input().shape[1:])
+        except DataError as exc:
+            raise SpecError("data", str(exc)) from None
+        return trace_model(spec.model, input_shape=shape)
+    try:
+        get_entry(spec.model)  # raises with the list of names
     except ModelError as exc:
         raise SpecError("model", str(exc)) from None
+    raise AssertionError
 
 
 def build_costing(spec: SearchSpec, target: CostModel | None = None) -> Costing:
