@@ -122,6 +122,11 @@ class SearchSpec(BaseModel):
     finetune_steps: int = Field(0, ge=0, description="Quantization-aware fine-tune steps for the best policy (0 = none).")
     weights: str | None = Field(None, description="Path to a .safetensors file with the model's weights (else the zoo's).")
     data: str | None = Field(None, description="Data set ('digits', 'fashion', 'npz:PATH', 'folder:PATH'); default: the model's.")
+    random_init: bool = Field(
+        False,
+        description="Search a module:factory model with its random initial weights (no weights file): refused otherwise, "
+        "since an untrained model's accuracy means nothing.",
+    )
     robust: RobustSpec | None = Field(
         None, description="Adversarial robustness: report it for stored policies, constrain or reward it, defensive fine-tune."
     )

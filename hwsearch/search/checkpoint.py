@@ -114,7 +114,7 @@ def load_checkpoint(folder: str | Path, spec: SearchSpec) -> dict | None:
     stored = doc.get("spec")
     if isinstance(stored, dict):
         # checkpoints from before these fields (neither changes the episodes a search replays)
-        stored = {"robust": None, "confirm_top": DEFAULT_CONFIRM_TOP, "confirm_samples": None, **stored}
+        stored = {"robust": None, "confirm_top": DEFAULT_CONFIRM_TOP, "confirm_samples": None, "random_init": False, **stored}
     if stored != spec.model_dump(mode="json"):
         raise CheckpointError(f"checkpoint {path} was made for another spec; use another checkpoint folder or delete it")
     return doc

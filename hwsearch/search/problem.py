@@ -63,6 +63,11 @@ def _trace_spec(spec: SearchSpec) -> list[LayerSpec]:
     if ":" in spec.model or is_onnx(spec.model):
         if spec.data is None:
             raise SpecError("data", f"user model {spec.model!r} needs 'data' to measure accuracy on")
+        if ":" in spec.model and not is_onnx(spec.model) and spec.weights is None and not spec.random_init:
+            raise SpecError(
+                "weights", f"model {spec.model!r} has no weights: give its trained weights (.safetensors), or random_init "
+                "(--random-init) to search the untrained model on purpose"
+            )
         # traced on the data's images: a model that cannot take them is refused here
         try:
             shape = tuple(load_dataset(spec.data).example_input().shape[1:])

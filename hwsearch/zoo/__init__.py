@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
@@ -135,7 +136,11 @@ def build_model(name: str, weights: str | Path | None = None, trained: bool = Tr
             raise ModelError(f"an ONNX model carries its own weights; do not give weights for {name}")
         return load_onnx(name).eval()
     if ":" in name:
-        model = _import_factory(name)()
+        factory = _import_factory(name)
+        try:
+            model = factory()
+        except Exception as exc:  # the user's code: report it in one line, not a traceback
+            raise ModelError(f"model factory {name!r} raised {type(exc).__name__}: {exc}") from None
         if not isinstance(model, nn.Module):
             raise ModelError(f"{name!r} returned {type(model).__name__}, not a torch.nn.Module")
     else:
@@ -149,8 +154,9 @@ def build_model(name: str, weights: str | Path | None = None, trained: bool = Tr
             raise ModelError(f"weights must be a .safetensors file, got {path.name}")
         try:
             model.load_state_dict(load_file(str(path)))
-        except (OSError, RuntimeError) as exc:
-            raise ModelError(f"cannot load weights {path}: {exc}") from exc
+        except (OSError, RuntimeError, SafetensorError) as exc:  # missing, not the model's, or corrupt
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load weights {path}: {first}") from None
     return model.eval()
 
 
