@@ -54,3 +54,15 @@ def test_a_factory_without_weights_is_refused_unless_random_init_is_asked_for(fi
 def test_a_users_mistakes_are_one_line_errors(files, model, extra, words):
     message = one_line_error(search(model, *extra))
     assert all(w in message for w in words), message
+
+
+def test_weights_no_width_applies_to_are_named_with_their_share(files):
+    import json
+
+    result = search("tests.fixtures.user_models:LstmNet", "--random-init")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "kept in float, neither quantized nor costed: 97% of the weights: lstm (LSTM) 97%" in text
+    doc = json.loads((files / "p.json").read_text())
+    assert [(u["module"], u["kind"]) for u in doc["unquantized"]] == [("lstm", "LSTM")]
+    assert doc["unquantized"][0]["share"] == 4 * (32 * 64 + 64 * 64 + 2 * 64) / (4 * (32 * 64 + 64 * 64 + 2 * 64) + 40 + 650)

@@ -186,5 +186,11 @@ def _summary(result, doc: dict, out: Path) -> None:
             f"(clean {100 * r['clean_accuracy']:.2f}%, float {100 * r['float_accuracy']:.2f}%); "
             f"{r['evaluations']} policies attacked in {r['seconds']:.1f} s"
         )
+    if result.unquantized:  # weights no width applies to: the user should know what stays float
+        top = sorted(result.unquantized, key=lambda u: -u.share)[:5]
+        listed = ", ".join(f"{u.module} ({u.kind}) {100 * u.share:.2g}%" for u in top)
+        more = f" and {len(result.unquantized) - len(top)} more" if len(result.unquantized) > len(top) else ""
+        share = 100 * sum(u.share for u in result.unquantized)
+        console.print(f"kept in float, neither quantized nor costed: {share:.2g}% of the weights: {listed}{more}")
     weights = weights_block(doc)
     console.print(f"wrote {out}" + (f" and its fine-tuned weights {out.with_name(weights['file'])}" if weights else ""))

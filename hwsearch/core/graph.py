@@ -177,3 +177,32 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> list[LayerSpec]:
 def layer_names(specs: list[LayerSpec]) -> list[str]:
     """Distinct layer (module) names in order of first execution: one decision each."""
     return list(dict.fromkeys(spec.name for spec in specs))
+
+
+@dataclass(frozen=True)
+class FloatWeights:
+    """Weights a search neither quantizes nor costs: a module outside Conv2d/Linear (a
+    BatchNorm, an LSTM, attention) or a constant, with its share of all the model's weights."""
+
+    module: str
+    kind: str
+    values: int
+    share: float
+
+
+def float_weights(model: nn.Module) -> list[FloatWeights]:
+    """Every holder of floating-point weights that is not a Conv2d/Linear, in module order."""
+    quantized, rows = 0, []
+    for name, child in model.named_modules():
+        tensors = [t for t in (*child.parameters(recurse=False), *child.buffers(recurse=False)) if t.is_floating_point()]
+        if not tensors:
+            continue
+        if isinstance(child, QUANTIZABLE_TYPES):
+            quantized += sum(t.numel() for t in tensors)
+        elif name:
+            rows.append((name, type(child).__name__, sum(t.numel() for t in tensors)))
+        else:  # the root's own tensors (an imported graph's constants), one row each
+            rows += [(n, "constant", t.numel()) for n, t in child.named_buffers(recurse=False) if t.is_floating_point()]
+            rows += [(n, "parameter", t.numel()) for n, t in child.named_parameters(recurse=False)]
+    total = quantized + sum(values for _, _, values in rows)
+    return [FloatWeights(name, kind, values, values / total) for name, kind, values in rows]

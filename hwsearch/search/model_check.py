@@ -12,9 +12,9 @@ import time
 
 import torch
 from pydantic import BaseModel, Field
-from torch import nn
 
-from hwsearch.core.graph import QUANTIZABLE_TYPES, trace
+from hwsearch.core.graph import float_weights, trace
+from hwsearch.search.result import UnquantizedWeights
 from hwsearch.zoo.onnx_import import OnnxImport, OnnxImportError, check_against_onnxruntime, load_onnx_model
 
 #: The imported model may differ from onnxruntime's float output by at most this, relative
@@ -41,13 +41,6 @@ class QuantizableLayer(BaseModel):
     calls: int = Field(description="Executions per forward pass (a shared layer runs more than once).")
     macs: int = Field(description="Multiply-accumulates per sample, over all calls.")
     params: int = Field(description="Weights and biases.")
-
-
-class UnquantizedWeights(BaseModel):
-    module: str = Field(description="Where the weights live (a BatchNorm, or a constant of an Add/Mul).")
-    kind: str = Field(description="The module's type, or 'constant'.")
-    values: int = Field(description="Numbers held.")
-    share: float = Field(description="Share of all the model's weights (0..1).")
 
 
 class ModelReport(BaseModel):
@@ -105,34 +98,14 @@ def check_model(data: bytes, max_bytes: int | None = None, seed: int = 0) -> Mod
             layers[s.name] = QuantizableLayer(name=name, module=s.name, op=op, calls=1, macs=s.macs, params=s.params)
         else:
             layers[s.name] = row.model_copy(update={"calls": row.calls + 1, "macs": row.macs + s.macs})
-    unquantized, quantized, total = _weights(module)
+    unquantized = [UnquantizedWeights(**vars(w)) for w in float_weights(module)]
     return ModelReport(
         input_shape=list(x.shape),
         output_shape=list(output.shape),
         layers=list(layers.values()),
-        unquantized=[u.model_copy(update={"share": u.values / total}) for u in unquantized],
-        quantized_share=quantized / total if total else 0.0,
+        unquantized=unquantized,
+        quantized_share=1.0 - sum(u.share for u in unquantized),
         max_abs_diff=agreement.max_abs_diff,
         relative_diff=agreement.relative_diff,
         seconds=time.perf_counter() - start,
     )
-
-
-def _weights(module: nn.Module) -> tuple[list[UnquantizedWeights], int, int]:
-    """Weights outside Conv/Linear layers, the count inside them, and the total."""
-    quantized, rows = 0, []
-    for name, child in module.named_modules():
-        own = [t for t in (*child.parameters(recurse=False), *child.buffers(recurse=False)) if t.is_floating_point()]
-        values = sum(t.numel() for t in own)
-        if not values:
-            continue
-        if isinstance(child, QUANTIZABLE_TYPES):
-            quantized += values
-        elif name:
-            rows.append(UnquantizedWeights(module=name, kind=type(child).__name__, values=values, share=0.0))
-        else:  # the root holds the graph's constants, one buffer each
-            for buffer_name, tensor in child.named_buffers(recurse=False):
-                if tensor.is_floating_point():
-                    rows.append(UnquantizedWeights(module=buffer_name, kind="constant", values=tensor.numel(), share=0.0))
-    total = quantized + sum(r.values for r in rows)
-    return rows, quantized, total

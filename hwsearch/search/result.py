@@ -49,6 +49,15 @@ def layer_infos(specs: list[LayerSpec]) -> list[LayerInfo]:
     return [LayerInfo(**row) for row in rows.values()]
 
 
+class UnquantizedWeights(BaseModel):
+    """Weights the search neither quantizes nor costs (``hwsearch.core.graph.float_weights``)."""
+
+    module: str = Field(description="Where the weights live (a BatchNorm, an LSTM, or a constant of an Add/Mul).")
+    kind: str = Field(description="The module's type, or 'constant'.")
+    values: int = Field(description="Numbers held.")
+    share: float = Field(description="Share of all the model's weights (0..1).")
+
+
 class SearchResult(BaseModel):
     """One search's answer. Figures a target lacks are None; ``finetuned_weights`` are
     safetensors bytes that go beside the policy file or into the store, never into JSON."""
@@ -72,6 +81,7 @@ class SearchResult(BaseModel):
     confirmation: dict[str, Any] | None = None  # how the best was confirmed (hwsearch.search.confirm), if it was
     layers: list[LayerInfo] = Field(default_factory=list)
     uniform: list[EvaluatedPolicy] = Field(default_factory=list)  # reference policies asked of run_search
+    unquantized: list[UnquantizedWeights] = Field(default_factory=list)  # weights that stay float, uncosted
     finetuned_weights: bytes | None = Field(None, exclude=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +158,7 @@ class SearchResult(BaseModel):
                 "confirm_samples": (self.confirmation or {}).get("samples"),
             },
             "spec": spec.model_dump(mode="json"),
+            "unquantized": [u.model_dump() for u in self.unquantized],
             "versions": {"hwsearch": hwsearch.__version__, "torch": torch.__version__, "python": platform.python_version()},
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }

@@ -21,6 +21,7 @@ import torch
 from agents import get_agent
 from hwsearch.core.cost_model import TableError
 from hwsearch.core.costing import Costing
+from hwsearch.core.graph import float_weights
 from hwsearch.core.policy import Policy
 from hwsearch.core.problem import SearchProblem
 from hwsearch.core.records import EvaluatedPolicy, FinetuneResult, LayerTotals, SearchProgress
@@ -163,6 +164,7 @@ def run_search(
         confirmation=confirmation,
         layers=layer_infos(costing.specs),
         uniform=_uniform_references(problem, uniform_bits),
+        unquantized=[vars(w) for w in float_weights(problem.model)],
     )
 
 
