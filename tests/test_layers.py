@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "hwsearch.finetuned_weights", "hwsearch.robust", "hwsearch.env"),
     ("agents",),
     ("hwsearch.search", "hwsearch.export", "hwsearch.policy_file", "hwsearch.report"),
-    ("hwsearch.cli", "hwsearch.__main__", "api"),
+    ("hwsearch.cli", "hwsearch.__main__", "api", "hwsearch.client"),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hwsearch.cli import export, hardware, models, robust, search, service
+from hwsearch.cli import export, hardware, models, remote, robust, search, service
 
 app = typer.Typer(
     help="Hardware-aware mixed-precision quantization search.",
@@ -20,3 +20,4 @@ app.add_typer(hardware.app, name="hardware")
 app.command("serve")(service.serve_command)
 app.command("worker")(service.worker_command)
 app.add_typer(service.keys_app, name="keys")
+app.add_typer(remote.app, name="remote")
