@@ -57,7 +57,7 @@ def test_an_onnx_model_is_checked_stored_and_owned(server, alice, bob, user_onnx
     assert r.status_code == 201, r.text
     model = r.json()
     assert model["ref"] == f"upload:{model['id']}" and model["name"] == "my net" and not model["builtin"]
-    assert model["input_shape"] == [1, 1, 28, 28]
+    assert model["input_shape"] == [1, 28, 28]  # (C, H, W), as for built-in models
     report = model["report"]
     layers = {layer["name"]: layer for layer in report["layers"]}
     assert set(layers) == {"/stem/stem.0/Conv", "/grouped/Conv", "/depthwise/Conv", "/shared/shared.0/Conv", "/head/Gemm"}
@@ -144,6 +144,8 @@ def test_a_job_searches_an_uploaded_model_and_its_policies_export_in_every_forma
     spec = {"model": model["ref"], "data": "fashion", "target": "bismo-edge", "budget": {"relative": 0.6},
             "agent": "random", "episodes": 3, "eval_samples": 300, "seed": 0}
     assert bob.post("/jobs", json=spec).status_code == 422  # another key's model
+    no_data = alice.post("/jobs", json={**spec, "data": None}).json()["message"]
+    assert no_data.startswith("data:") and model["ref"] in no_data and "/" not in no_data.split(model["ref"])[0]
     refused = alice.post("/jobs", json={**spec, "data": "npz:/etc/data.npz"})
     assert refused.status_code == 422 and refused.json()["message"].startswith("data:")
     job = alice.post("/jobs", json=spec)

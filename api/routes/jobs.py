@@ -85,10 +85,15 @@ def submit_job(
     data = spec.model_dump(mode="json")
     check_service_limits(data, session, key)
     table = owned_table(session, data["target"], key.id)
+    checked = with_files(session, settings, data, key.id)
     try:
-        validate_spec(with_files(session, settings, data, key.id), target=table_target(table) if table is not None else None)
+        validate_spec(checked, target=table_target(table) if table is not None else None)
     except SpecError as exc:
-        raise body_error(exc.field, exc.message) from None
+        message = exc.message
+        for field in ("model", "data"):  # speak of the user's upload:ID, never of a server path
+            if checked.get(field) != data.get(field):
+                message = message.replace(str(checked[field]).removeprefix("npz:"), data[field]).replace(str(checked[field]), data[field])
+        raise body_error(exc.field, message) from None
     job = Job(owner_id=key.id, spec=data, state="queued", cancel_requested=False, attempts=0)
     session.add(job)
     session.commit()
