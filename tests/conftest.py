@@ -29,3 +29,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def alice(server):
+    """A client with its own key on the module's ``server`` (a real ``hwsearch serve``)."""
+    from tests.service import create_key
+
+    with server.client(create_key(server.env, "alice")) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def bob(server):
+    """A second key on the same server: sees none of alice's jobs, policies or uploads."""
+    from tests.service import create_key
+
+    with server.client(create_key(server.env, "bob")) as client:
+        yield client

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -85,6 +87,18 @@ class Server:
     def client(self, key: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@contextmanager
+def running_server(data_dir: Path, workers: int = 1, **env: str) -> Iterator[Server]:
+    """A started server (SQLite, ``workers`` local workers, extra ``HWSEARCH_*`` settings), stopped after."""
+    server = Server(data_dir, workers=workers)
+    server.env.update(env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def start_worker(env: dict[str, str], *extra: str) -> subprocess.Popen:

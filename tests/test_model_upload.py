@@ -11,30 +11,17 @@ import torch
 from onnx import TensorProto, helper
 
 from tests.fixtures.user_models import UserCNN, onnx_bytes
-from tests.service import Server, create_key
+from tests.service import Server, running_server
 
 LIMIT = 2_000_000
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("uploads"), workers=1)
-    srv.env["HWSEARCH_MAX_MODEL_BYTES"] = str(LIMIT)
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path_factory.mktemp("uploads"), HWSEARCH_MAX_MODEL_BYTES=str(LIMIT)) as srv:
+        yield srv
 
 
-@pytest.fixture(scope="module")
-def alice(server):
-    with server.client(create_key(server.env, "alice")) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def bob(server):
-    with server.client(create_key(server.env, "bob")) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

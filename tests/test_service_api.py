@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service import Server, create_key, wait_for
+from tests.service import Server, wait_for
 
 SHORT_JOB = {"model": "digits-cnn", "target": "bismo-edge", "objective": "latency", "budget": {"relative": 0.5}, "agent": "random", "episodes": 6, "seed": 0}
 
@@ -21,16 +21,6 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def alice(server):
-    with server.client(create_key(server.env, "alice")) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def bob(server):
-    with server.client(create_key(server.env, "bob")) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from hwsearch.data import load_dataset
 from hwsearch.export import rebuild_quantized_model
 from hwsearch.zoo.onnx_import import load_onnx_model
 from tests.fixtures.user_models import onnx_bytes
-from tests.service import Server, create_key, wait_for
+from tests.service import running_server, wait_for
 
 
 def trained_cnn() -> nn.Module:
@@ -46,13 +46,9 @@ def explicit_splits() -> tuple[bytes, np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def alice(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("roundtrip"), workers=1).start()
-    try:
-        with server.client(create_key(server.env, "alice")) as client:
-            yield client
-    finally:
-        server.stop()
+def server(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("roundtrip")) as srv:
+        yield srv
 
 
 def test_the_exported_model_reproduces_the_simulated_accuracy(alice):
