@@ -66,3 +66,13 @@ def test_weights_no_width_applies_to_are_named_with_their_share(files):
     doc = json.loads((files / "p.json").read_text())
     assert [(u["module"], u["kind"]) for u in doc["unquantized"]] == [("lstm", "LSTM")]
     assert doc["unquantized"][0]["share"] == 4 * (32 * 64 + 64 * 64 + 2 * 64) / (4 * (32 * 64 + 64 * 64 + 2 * 64) + 40 + 650)
+
+
+def test_attention_is_searched_around_and_named_as_float(files):
+    import json
+
+    result = search("tests.fixtures.user_models:AttentionNet", "--random-init")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((files / "p.json").read_text())
+    assert [layer["name"] for layer in doc["layers"]] == ["embed", "head"]
+    assert [(u["module"], u["kind"]) for u in doc["unquantized"]] == [("attn", "MultiheadAttention"), ("attn.out_proj", "NonDynamicallyQuantizableLinear")]

@@ -133,9 +133,16 @@ def _linear_spec(name: str, module: nn.Linear, x: torch.Tensor, batch: int, call
     )
 
 
+def is_quantizable(module: nn.Module) -> bool:
+    """A Conv2d or Linear that runs as a module. Not the output projection of an
+    ``nn.MultiheadAttention``: attention reads its weight directly and never calls it, so no
+    width can be simulated for it (it stays float with the attention's other weights)."""
+    return isinstance(module, QUANTIZABLE_TYPES) and not isinstance(module, nn.modules.linear.NonDynamicallyQuantizableLinear)
+
+
 def quantizable_modules(model: nn.Module) -> dict[str, nn.Module]:
-    """Qualified name -> module for each distinct Conv2d/Linear (first name wins)."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, QUANTIZABLE_TYPES)}
+    """Qualified name -> module for each distinct quantizable Conv2d/Linear (first name wins)."""
+    return {name: m for name, m in model.named_modules() if is_quantizable(m)}
 
 
 def trace(model: nn.Module, example_input: torch.Tensor) -> list[LayerSpec]:
@@ -197,7 +204,7 @@ def float_weights(model: nn.Module) -> list[FloatWeights]:
         tensors = [t for t in (*child.parameters(recurse=False), *child.buffers(recurse=False)) if t.is_floating_point()]
         if not tensors:
             continue
-        if isinstance(child, QUANTIZABLE_TYPES):
+        if is_quantizable(child):
             quantized += sum(t.numel() for t in tensors)
         elif name:
             rows.append((name, type(child).__name__, sum(t.numel() for t in tensors)))

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwsearch.core.graph import QUANTIZABLE_TYPES
+from hwsearch.core.graph import quantizable_modules
 from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant.calibration import InputStats, collect_input_stats
 from hwsearch.quant.quantizers import (
@@ -71,7 +71,7 @@ class QuantizedModel(nn.Module):
 
     def _wrap_layers(self) -> dict[str, QuantLayer]:
         """Replace every Conv2d/Linear child by a QuantLayer (one per module, even if reused)."""
-        names = {id(m): n for n, m in self.model.named_modules() if isinstance(m, QUANTIZABLE_TYPES)}
+        names = {id(m): n for n, m in quantizable_modules(self.model).items()}
         wrappers: dict[int, QuantLayer] = {}
         for parent in list(self.model.modules()):
             for child_name, child in list(parent.named_children()):
