@@ -50,7 +50,7 @@ def test_an_onnx_model_is_checked_stored_and_owned(server, alice, bob, user_onnx
     assert set(layers) == {"/stem/stem.0/Conv", "/grouped/Conv", "/depthwise/Conv", "/shared/shared.0/Conv", "/head/Gemm"}
     assert layers["/depthwise/Conv"]["op"] == "depthwise_conv2d"
     assert layers["/shared/shared.0/Conv"]["calls"] == 2
-    assert layers["/head/Gemm"]["op"] == "linear" and layers["/head/Gemm"]["params"] == 16 * 10 + 10
+    assert layers["/head/Gemm"]["op"] == "linear" and layers["/head/Gemm"]["params"] == 16 * 7 * 7 * 10 + 10
     assert [u["kind"] for u in report["unquantized"]] == ["BatchNorm2d"]
     assert report["quantized_share"] + sum(u["share"] for u in report["unquantized"]) == pytest.approx(1.0)
     assert report["relative_diff"] <= 1e-3

@@ -1,4 +1,4 @@
-"""A deployment engineer's round trip over real HTTP: their trained CNN (biases, BatchNorm) as
+"""A deployment engineer's round trip over real HTTP: their trained CNN (see UserCNN) as
 ONNX, their data with explicit splits, a search, the ONNX QDQ export run in onnxruntime with
 default options: its test accuracy is the simulated one within half a point."""
 
@@ -15,20 +15,18 @@ from torch import nn
 from hwsearch.data import load_dataset
 from hwsearch.export import rebuild_quantized_model
 from hwsearch.zoo.onnx_import import load_onnx_model
-from tests.fixtures.user_models import onnx_bytes
+from tests.fixtures.user_models import UserCNN, onnx_bytes
 from tests.service import running_server, wait_for
 
 
-def trained_cnn() -> nn.Module:
-    """A small CNN with conv biases and a BatchNorm, trained briefly on Fashion-MNIST (seeded)."""
+def trained_user_cnn() -> nn.Module:
+    """The suite's UserCNN (grouped and depthwise convs, concat, a block called twice, a residual
+    add, BatchNorm, conv biases), trained briefly on Fashion-MNIST (seeded)."""
     torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 49, 10),
-    )
+    model = UserCNN()
     train = load_dataset("fashion").train
     optimizer = torch.optim.Adam(model.parameters(), 3e-3)
-    for i in range(0, 6400, 128):
+    for i in range(0, 12800, 64):
         loss = nn.functional.cross_entropy(model(train.x[i : i + 128]), train.y[i : i + 128])
         optimizer.zero_grad()
         loss.backward()
@@ -52,7 +50,7 @@ def server(tmp_path_factory):
 
 
 def test_the_exported_model_reproduces_the_simulated_accuracy(alice):
-    model_bytes = onnx_bytes(trained_cnn())
+    model_bytes = onnx_bytes(trained_user_cnn())
     data_bytes, x_test, y_test = explicit_splits()
     model = alice.post("/models", files={"file": ("cnn.onnx", model_bytes)})
     assert model.status_code == 201, model.text
