@@ -66,3 +66,9 @@ def test_mistakes_are_one_line_errors(user_files, extra, words):
     assert result.exit_code == 2, result.output
     line = result.output.strip()
     assert "Traceback" not in line and all(w in line for w in words), line
+
+
+def test_a_small_validation_split_is_warned_about(user_files):
+    result = search()  # data.npz: 600 images split with the fixed seed, 60 of them for validation
+    assert result.exit_code == 0, result.output
+    assert "warning: only 60 validation images" in " ".join(result.output.split())

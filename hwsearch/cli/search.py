@@ -73,9 +73,17 @@ def search_command(
     ] = None,
 ) -> None:
     """Search per-layer weight/activation bits for MODEL on TARGET within a budget."""
-    from hwsearch.data import DataError
     from hwsearch.policy_file import PolicyFileError, write_policy_file
-    from hwsearch.search import CheckpointError, SearchProgress, SpecError, run_search, spec_from_dict, validate_spec
+    from hwsearch.search import (
+        CheckpointError,
+        DataError,
+        SearchProgress,
+        SpecError,
+        check_npz,
+        run_search,
+        spec_from_dict,
+        validate_spec,
+    )
     from hwsearch.zoo import ModelError
     from latency_tables import TableError
 
@@ -102,6 +110,9 @@ def search_command(
     try:
         spec = spec_from_dict(body)
         costing = validate_spec(spec)  # refuse before the progress bar; the search reuses it
+        if spec.data and spec.data.startswith("npz:"):  # e.g. too few validation images to rank policies
+            for warning in check_npz(Path(spec.data.removeprefix("npz:"))).warnings:
+                err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
