@@ -13,6 +13,7 @@ from torch import nn
 from hwsearch.export.base import FORMATS, Export, ExportError, artifact_name, check_format
 from hwsearch.export.schema import policy_schema, validate_policy_document
 from hwsearch.export.weights import RebuiltQuantizedModel, rebuild_quantized_model
+from hwsearch.zoo import is_onnx
 
 MODEL_FORMATS = ("onnx", "encodings", "weights")  # need the model and calibration data
 
@@ -71,14 +72,23 @@ def export_policy(
         calib_x = calibration_inputs(doc)
     cal = calibrate(doc, model, calib_x)
     example = calib_x[:1]
-    if fmt == "onnx":
+    # A model searched from an ONNX file is exported as that file's graph with QDQ inserted, and
+    # the encodings name its tensors. Not for fine-tuned weights: the file holds the original
+    # biases and BatchNorm statistics, so those keep the re-export of the fine-tuned module.
+    finetuned = finetuned_weights is not None or records_finetuned_weights(doc)
+    user_onnx = doc["model"] if is_onnx(doc["model"]) and not finetuned else None
+    if fmt == "onnx" and user_onnx:
+        from hwsearch.export.onnx_user_qdq import export_user_onnx
+
+        content = export_user_onnx(cal, user_onnx)
+    elif fmt == "onnx":
         from hwsearch.export.onnx_qdq import export_onnx
 
         content = export_onnx(cal, example)
     elif fmt == "encodings":
         from hwsearch.export.encodings import export_encodings
 
-        content = export_encodings(cal, example)
+        content = export_encodings(cal, example, user_onnx)
     else:
         from hwsearch.export.weights import export_weights
 

@@ -54,9 +54,15 @@ def activation_encoding(bits: int, scale: float, signed: bool) -> dict:
     return _encoding(bits, scale, -(2 ** (bits - 1)) if signed else 0, 2**bits - 1)
 
 
-def encodings_document(cal: Calibrated, example: torch.Tensor) -> dict:
-    """The encodings file as a dict."""
-    tensors = layer_tensors(float_onnx(cal.model, example), list(cal.layers))
+def encodings_document(cal: Calibrated, example: torch.Tensor, user_onnx: str | None = None) -> dict:
+    """The encodings file as a dict; for a model searched from an ONNX file (``user_onnx``, its
+    path) the tensor names are those of the user's graph, as in its ``onnx`` export."""
+    if user_onnx:
+        from hwsearch.export.onnx_user_qdq import layer_tensors as user_layer_tensors
+
+        tensors = user_layer_tensors(user_onnx, list(cal.layers))
+    else:
+        tensors = layer_tensors(float_onnx(cal.model, example), list(cal.layers))
     params: dict[str, list[dict]] = {}
     acts: dict[str, list[dict]] = {}
     for name, lq in cal.layers.items():
@@ -83,5 +89,5 @@ def encodings_document(cal: Calibrated, example: torch.Tensor) -> dict:
     }
 
 
-def export_encodings(cal: Calibrated, example: torch.Tensor) -> bytes:
-    return (json.dumps(encodings_document(cal, example), indent=2) + "\n").encode("utf-8")
+def export_encodings(cal: Calibrated, example: torch.Tensor, user_onnx: str | None = None) -> bytes:
+    return (json.dumps(encodings_document(cal, example, user_onnx), indent=2) + "\n").encode("utf-8")

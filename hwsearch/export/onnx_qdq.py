@@ -124,20 +124,25 @@ def _quantize_weight(g: _Graph, lq: LayerQuant) -> str:
         raise ExportError(f"onnx: weight {name!r} of layer {lq.name!r} is not an initializer of the exported graph")
     if lq.weight is None:
         return name
-    q = lq.weight_int.numpy()
-    elem = weight_int_type(lq.weight_bits)
     g.graph.initializer.remove(g.inits.pop(name))
-    scale = numpy_helper.from_array(lq.weight.scale.detach().float().numpy(), f"{name}_scale")
-    zero = _int_tensor(f"{name}_zero_point", elem, np.zeros(q.shape[0], dtype=np.int64))
-    quantized = _int_tensor(f"{name}_quantized", elem, q)
-    for init in (quantized, scale, zero):
+    dequantize_weight(g, lq, lq.weight_int.numpy(), lq.weight.scale.detach().float().numpy(), 0, name, name)
+    return name
+
+
+def dequantize_weight(g: _Graph, lq: LayerQuant, q: np.ndarray, scale: np.ndarray, axis: int, prefix: str, output: str) -> None:
+    """Add ``<prefix>_quantized|_scale|_zero_point`` and a per-axis DequantizeLinear writing ``output``
+    (inserted at the graph's head, in layer order)."""
+    elem = weight_int_type(lq.weight_bits)
+    scale_init = numpy_helper.from_array(np.asarray(scale, dtype=np.float32), f"{prefix}_scale")
+    zero = _int_tensor(f"{prefix}_zero_point", elem, np.zeros(q.shape[axis], dtype=np.int64))
+    quantized = _int_tensor(f"{prefix}_quantized", elem, q)
+    for init in (quantized, scale_init, zero):
         g.add_init(init)
     dq = helper.make_node(
-        "DequantizeLinear", [quantized.name, scale.name, zero.name], [name], name=f"{name}_DequantizeLinear", axis=0
+        "DequantizeLinear", [quantized.name, scale_init.name, zero.name], [output], name=f"{prefix}_DequantizeLinear", axis=axis
     )
     g.graph.node.insert(g.head, dq)
     g.head += 1
-    return name
 
 
 def _compute_nodes(g: _Graph, weight: str) -> list[tuple[onnx.NodeProto, int]]:
@@ -157,11 +162,16 @@ def _compute_nodes(g: _Graph, weight: str) -> list[tuple[onnx.NodeProto, int]]:
 
 def _quantize_input(g: _Graph, lq: LayerQuant, node: onnx.NodeProto, slot: int, index: int) -> None:
     """Insert [Clip ->] QuantizeLinear -> DequantizeLinear on the node's activation input."""
+    quantize_input(g, lq, node, slot, f"{lq.name}.input" + (f".{index}" if index else ""))
+
+
+def quantize_input(g: _Graph, lq: LayerQuant, node: onnx.NodeProto, slot: int, prefix: str) -> None:
+    """Insert [Clip ->] QuantizeLinear -> DequantizeLinear on input ``slot`` of ``node``; new
+    tensors and nodes are named ``<prefix>_...``."""
     aq = lq.activation
     qmin, qmax = aq.qrange
     elem = activation_int_type(lq.activation_bits, aq.signed)
     tmin, tmax = _type_range(elem)
-    prefix = f"{lq.name}.input" + (f".{index}" if index else "")
     scale = g.add_init(numpy_helper.from_array(np.array(aq.scale, dtype=np.float32), f"{prefix}_scale"))
     zero = g.add_init(_int_tensor(f"{prefix}_zero_point", elem, np.zeros((), dtype=np.int64)))
     source = node.input[slot]
@@ -224,5 +234,6 @@ def run_onnx(content: bytes, x: torch.Tensor, batch_size: int = 256) -> np.ndarr
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
     data = x.detach().float().numpy()
-    parts = [session.run(None, {INPUT_NAME: data[i : i + batch_size]})[0] for i in range(0, len(data), batch_size)]
+    feed = session.get_inputs()[0].name  # INPUT_NAME for the torch re-export, the user's name for an ONNX model
+    parts = [session.run(None, {feed: data[i : i + batch_size]})[0] for i in range(0, len(data), batch_size)]
     return np.concatenate(parts)
