@@ -340,3 +340,233 @@ def test_pages_without_a_key_hold_no_data(base):
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert httpx.get(f"{base}/static/..%2Fapi%2Fapp.py").status_code == 404
     assert httpx.get(f"{base}/api/v1/web/jobs/1/baselines").status_code == 401
+
+
+# --- bring your own model and data (issue 18, item 5) -------------------------------------------
+
+UPLOAD_JOB = {"target": "bismo-edge", "budget": 0.5, "agent": "random", "episodes": 4, "seed": 0}
+
+
+def user_onnx(seed: int = 0) -> bytes:
+    import torch
+
+    from tests.fixtures.user_models import UserCNN, onnx_bytes
+
+    torch.manual_seed(seed)
+    return onnx_bytes(UserCNN())
+
+
+def npz_file(path: Path, shape: tuple[int, ...] = (1, 28, 28), val: int = 120) -> Path:
+    """Explicit calib/val/test splits (like ``splits()`` in tests/test_dataset_upload.py)."""
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("calib", 64), ("val", val), ("test", 100)):
+        arrays[f"x_{split}"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+        arrays[f"y_{split}"] = rng.integers(0, 10, n)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def open_form(page, base: str) -> None:
+    page.goto(f"{base}/")
+    page.wait_for_selector("#f-model option[value='digits-cnn']", state="attached")
+    page.wait_for_selector("#f-data option[value='fashion']", state="attached")
+
+
+def test_form_refuses_a_pytorch_file_with_the_servers_message(desktop, api, base, tmp_path):
+    page = desktop.page
+    open_form(page, base)
+    pt = tmp_path / "net.pt"
+    pt.write_bytes(b"PK\x03\x04 a torch.save archive")
+    page.set_input_files("#f-model-file", str(pt))
+    page.wait_for_selector("#model-check.error")
+    expected = api.post("/models", files={"file": ("net.pt", pt.read_bytes())})
+    assert expected.status_code == 422
+    assert page.text_content("#model-check") == expected.json()["message"]
+    assert "PyTorch file" in page.text_content("#model-check")
+    assert [m for m in api.get("/models").json() if not m["builtin"]] == []  # nothing stored
+
+
+def test_form_uploads_a_model_and_shows_its_check(desktop, api, base, state, tmp_path):
+    page = desktop.page
+    open_form(page, base)
+    onnx = tmp_path / "user-cnn.onnx"
+    onnx.write_bytes(user_onnx())
+    page.set_input_files("#f-model-file", str(onnx))
+    page.wait_for_selector("#model-check.ok", timeout=TIMEOUT_MS)
+    [model] = [m for m in api.get("/models").json() if not m["builtin"]]
+    report = model["report"]
+    assert model["name"] == "user-cnn" and len(report["layers"]) == 5
+    assert page.input_value("#f-model") == model["ref"]  # the upload is selected for the job
+    assert page.text_content("#model-check .layer-count") == "5 quantizable layers"
+    [bn] = report["unquantized"]
+    assert page.locator("#model-check .float-weights li").all_text_contents() == [
+        f"{bn['module']} (BatchNorm2d, 32 values, {100 * bn['share']:.1f}% of the weights)"
+    ]
+    assert f"{100 * report['quantized_share']:.1f}% of the weights" in page.text_content("#model-check")
+    agreement = f"{report['relative_diff']:.2g}".replace("e-0", "e-")  # as JavaScript's toPrecision(2) writes it
+    assert page.text_content("#model-check .agreement") == f"Agrees with onnxruntime to {agreement} (relative difference)."
+    state.update(model_ref=model["ref"], model_id=model["id"], model_report=report)
+
+
+def test_form_uploads_data_checked_against_the_selected_model(desktop, api, base, state, tmp_path):
+    page = desktop.page
+    assert page.input_value("#f-model") == state["model_ref"]
+    # RGB 32x32 images do not fit the uploaded model: the server checked them against it
+    page.set_input_files("#f-data-file", str(npz_file(tmp_path / "rgb.npz", shape=(3, 32, 32))))
+    page.wait_for_selector("#data-check.error")
+    assert "images are 3x32x32 but the model takes 1x28x28" in page.text_content("#data-check")
+    page.set_input_files("#f-data-file", str(npz_file(tmp_path / "mine.npz")))
+    page.wait_for_selector("#data-check.ok", timeout=TIMEOUT_MS)
+    [data] = api.get("/datasets").json()
+    assert data["counts"] == {"calib": 64, "val": 120, "test": 100}
+    assert page.input_value("#f-data") == data["ref"]
+    assert page.text_content("#data-check .counts") == "calib 64 · val 120 · test 100 images"
+    assert "each 1×28×28 (C×H×W), 10 classes" in page.text_content("#data-check")
+    warnings = page.locator("#data-check .warnings li").all_text_contents()
+    assert warnings == data["warnings"] and any("only 120 validation images" in w for w in warnings)
+    desktop.shot("12-jobs-uploads-desktop")
+    state["data_ref"] = data["ref"]
+
+
+def test_submit_a_job_on_the_uploaded_model_and_data(desktop, api, state):
+    page = desktop.page
+    # without data the server's message is shown and the data field is marked, as for any field
+    page.select_option("#f-data", "")
+    fill_form(page, {"model": state["model_ref"], **UPLOAD_JOB})
+    page.click("#submit-job")
+    page.wait_for_selector("#form-error:visible")
+    expected = api.post("/jobs", json={"model": state["model_ref"], **UPLOAD_JOB, "budget": {"relative": 0.5}})
+    assert expected.status_code == 422
+    assert page.text_content("#form-error") == expected.json()["message"]
+    assert page.get_attribute("#f-data", "aria-invalid") == "true"
+    page.select_option("#f-data", state["data_ref"])
+    page.click("#submit-job")
+    page.wait_for_selector("#form-ok:visible")
+    job_id = int(re.search(r"#(\d+)", page.text_content("#form-ok")).group(1))
+    row = f"#jobs-table tr[data-job-id='{job_id}']"
+    page.wait_for_selector(f"{row}[data-state='succeeded']", timeout=TIMEOUT_MS)
+    spec = api.get(f"/jobs/{job_id}").json()["spec"]
+    assert (spec["model"], spec["data"]) == (state["model_ref"], state["data_ref"])
+    assert page.text_content(f"{row} td[data-label='Model · target']") == f"user-cnn ({state['model_ref']}) · bismo-edge"
+    assert api.get(f"/jobs/{state['job_id']}").json()["spec"].get("data") is None  # a built-in model's own data: left out
+    state["upload_job_id"] = job_id
+
+
+def test_models_page_lists_the_upload_and_deletes(desktop, api, base, state, tmp_path):
+    page = desktop.page
+    page.goto(f"{base}/models")
+    card = f"article.upload[data-ref='{state['model_ref']}']"
+    page.wait_for_selector(card)
+    layers = state["model_report"]["layers"]
+    cells = page.locator(f"{card} table.layers tbody tr").evaluate_all("rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    assert cells == [[l["name"], l["op"], str(l["calls"]), f"{l['macs']:,}", f"{l['params']:,}"] for l in layers]
+    [bn] = state["model_report"]["unquantized"]
+    assert page.locator(f"{card} table.floats tbody tr td").all_text_contents() == [bn["module"], "BatchNorm2d", "32", f"{100 * bn['share']:.1f}%"]
+    assert page.locator("#builtin-table tbody tr[data-ref='digits-cnn']").count() == 1
+    assert page.locator(f"#datasets-table tr[data-ref='{state['data_ref']}'] .warnings").text_content().startswith("only 120 validation images")
+    desktop.shot("13-models-desktop")
+    # a job uses the model: the server's 409 is shown and the model stays
+    page.click(f"{card} button.delete")
+    assert page.text_content(f"{card} button.delete") == "Delete user-cnn?"
+    page.click(f"{card} button.delete")
+    page.wait_for_selector(f"{card} .delete-error:visible")
+    refusal = api.delete(f"/models/{state['model_id']}")
+    assert refusal.status_code == 409
+    assert page.text_content(f"{card} .delete-error") == refusal.json()["message"]
+    # an unused upload is deleted
+    spare = api.post("/models", files={"file": ("spare.onnx", user_onnx(seed=1))}).json()
+    page.reload()
+    spare_card = f"article.upload[data-ref='{spare['ref']}']"
+    page.wait_for_selector(spare_card)
+    page.click(f"{spare_card} button.delete")
+    page.click(f"{spare_card} button.delete")
+    page.wait_for_selector(spare_card, state="detached")
+    assert [m["ref"] for m in api.get("/models").json() if not m["builtin"]] == [state["model_ref"]]
+    assert page.locator(card).count() == 1
+
+
+def shown_ids(page) -> list[int]:
+    return page.locator("#policies-table tbody tr").evaluate_all("rs => rs.map(r => +r.dataset.policyId)")
+
+
+def wait_for_ids(page, ids: list[int]) -> None:
+    page.wait_for_function(
+        "ids => JSON.stringify([...document.querySelectorAll('#policies-table tbody tr')].map(r => +r.dataset.policyId)) === JSON.stringify(ids)"
+        " && !document.querySelector('#policies-table').hidden",
+        arg=ids,
+    )
+
+
+def test_policies_page_filters_sorts_and_pages(desktop, api, base, state):
+    page = desktop.page
+    page.goto(f"{base}/")
+    page.click("nav a[href='/policies']")
+    page.wait_for_url(f"{base}/policies")
+    everything = api.get("/policies", params={"limit": 20}).json()
+    assert everything["total"] > 2
+    wait_for_ids(page, [p["id"] for p in everything["items"]])
+    assert page.text_content("#policies-status") == f"{everything['total']} policies match."
+    mine = api.get("/policies", params={"model": state["model_ref"]}).json()
+    assert 0 < mine["total"] < everything["total"]
+    page.select_option("#q-model", state["model_ref"])
+    wait_for_ids(page, [p["id"] for p in mine["items"]])
+    assert {p["job_id"] for p in mine["items"]} == {state["upload_job_id"]}
+    page.select_option("#q-kind", "best")
+    [best] = api.get("/policies", params={"model": state["model_ref"], "kind": "best"}).json()["items"]
+    wait_for_ids(page, [best["id"]])
+    desktop.shot("14-policies-desktop")
+    page.click("#filter-form button[type='reset']")
+    # accuracy and latency ranges, sorted by latency
+    cut = sorted(p["latency_ms"] for p in everything["items"])[len(everything["items"]) // 2]
+    page.fill("#q-max_latency_ms", str(cut))
+    page.select_option("#q-sort", "latency_ms")
+    fast = api.get("/policies", params={"max_latency_ms": cut, "sort": "latency_ms", "limit": 20}).json()
+    assert 0 < fast["total"] < everything["total"]
+    wait_for_ids(page, [p["id"] for p in fast["items"]])
+    assert "max_latency_ms=" in page.url and "sort=latency_ms" in page.url
+    page.fill("#q-min_accuracy", "101")
+    page.click("#filter-form button[type='submit']")
+    page.wait_for_selector("#policies-error:visible")  # the API's 422 for an accuracy above 1
+    assert "less than or equal to 1" in page.text_content("#policies-error")
+    page.fill("#q-min_accuracy", "")
+    page.click("#filter-form button[type='submit']")
+    wait_for_ids(page, [p["id"] for p in fast["items"]])
+    # two at a time: Next shows the next two, and each row opens its policy page
+    page.goto(f"{base}/policies?limit=2&sort=created_at")
+    by_id = api.get("/policies", params={"sort": "created_at", "limit": 4}).json()["items"]
+    wait_for_ids(page, [p["id"] for p in by_id[:2]])
+    assert page.input_value("#q-sort") == "created_at"  # the address fills the form
+    assert page.text_content("#page-text") == f"1–2 of {everything['total']}" and page.is_disabled("#page-prev")
+    page.click("#page-next")
+    wait_for_ids(page, [p["id"] for p in by_id[2:4]])
+    assert "offset=2" in page.url
+    page.click(f"#policies-table tr[data-policy-id='{by_id[2]['id']}'] a[href='/policies/{by_id[2]['id']}']")
+    page.wait_for_url(f"{base}/policies/{by_id[2]['id']}")
+    page.wait_for_selector("#chart-bits rect.bar-w")
+
+
+def test_new_pages_on_a_phone(browser, base, key, state):
+    tab = Page(browser, PHONE, key)
+    page = tab.page
+    try:
+        pages = [
+            ("models", "/models", f"article.upload[data-ref='{state['model_ref']}'] table.layers tbody tr"),
+            ("policies", "/policies", "#policies-table tbody tr"),
+            ("jobs-form", "/", "#f-data option[value='fashion']"),
+        ]
+        for number, (name, path, ready) in enumerate(pages, start=15):
+            page.goto(f"{base}{path}")
+            page.wait_for_selector(ready, state="attached", timeout=TIMEOUT_MS)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{name} page scrolls sideways by {overflow}px on a phone"
+            tab.shot(f"{number:02d}-{name}-phone")
+    finally:
+        tab.close()
+    assert not tab.errors, tab.errors

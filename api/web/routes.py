@@ -1,4 +1,4 @@
-"""Routes of the web page: four page shells, their static files, and one JSON helper.
+"""Routes of the web page: six page shells, their static files, and one JSON helper.
 
 Page shells need no key (they hold no data); the JSON helper
 ``GET /api/v1/web/jobs/{id}/baselines`` needs one like every other API route.
@@ -44,6 +44,16 @@ def job_page(request: Request, job_id: JobId) -> HTMLResponse:
 @router.get("/policies/{policy_id}", response_class=HTMLResponse, include_in_schema=False)
 def policy_page(request: Request, policy_id: PolicyId) -> HTMLResponse:
     return _page(request, "policy.html", page="policy", policy_id=policy_id)
+
+
+@router.get("/policies", response_class=HTMLResponse, include_in_schema=False)
+def policies_page(request: Request) -> HTMLResponse:
+    return _page(request, "policies.html", page="policies")
+
+
+@router.get("/models", response_class=HTMLResponse, include_in_schema=False)
+def models_page(request: Request) -> HTMLResponse:
+    return _page(request, "models.html", page="models")
 
 
 @router.get("/compare", response_class=HTMLResponse, include_in_schema=False)
