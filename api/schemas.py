@@ -103,7 +103,9 @@ class ModelOut(BaseModel):
     description: str
     dataset: str | None = Field(None, description="Data set it is evaluated on; null for architecture-only models.")
     input_shape: list[int]
-    searchable: bool = Field(..., description="Has trained weights and data, so a search can measure accuracy.")
+    searchable: bool = Field(
+        ..., description="Has trained weights, so a search can measure accuracy (an upload's job names its data set)."
+    )
     ref: str = Field(..., description="What a job's `model` names: the built-in name, or `upload:ID` for an upload.")
     builtin: bool = Field(True, description="A built-in model (shared) rather than one of your uploads.")
 

@@ -286,7 +286,6 @@ def test_job_page_follows_a_running_job_and_cancels(desktop, api, base):
 
 def test_phone_layout(browser, base, key, state):
     tab = Page(browser, PHONE, key)
-    page = tab.page
     try:
         ids = ",".join(map(str, state["compare_ids"]))
         pages = [
@@ -295,15 +294,20 @@ def test_phone_layout(browser, base, key, state):
             ("policy", f"/policies/{state['best_policy_id']}", "#chart-bits rect.bar-w"),
             ("compare", f"/compare?ids={ids}", "#compare-layers tbody tr"),
         ]
-        for number, (name, path, ready) in enumerate(pages, start=7):
-            page.goto(f"{base}{path}")
-            page.wait_for_selector(ready, timeout=TIMEOUT_MS)
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{name} page scrolls sideways by {overflow}px on a phone"
-            tab.shot(f"{number:02d}-{name}-phone")
+        shoot_phone_pages(tab, base, pages, start=7)
     finally:
         tab.close()
     assert not tab.errors, tab.errors
+
+
+def shoot_phone_pages(tab, base: str, pages: list[tuple[str, str, str]], start: int) -> None:
+    """Each (name, path, ready selector) page: no sideways scrolling on a phone, and a screenshot."""
+    for number, (name, path, ready) in enumerate(pages, start=start):
+        tab.page.goto(f"{base}{path}")
+        tab.page.wait_for_selector(ready, state="attached", timeout=TIMEOUT_MS)
+        overflow = tab.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} page scrolls sideways by {overflow}px on a phone"
+        tab.shot(f"{number:02d}-{name}-phone")
 
 
 def test_policy_page_shows_robust_accuracy_and_fine_tune(desktop, api, base):
@@ -554,19 +558,13 @@ def test_policies_page_filters_sorts_and_pages(desktop, api, base, state):
 
 def test_new_pages_on_a_phone(browser, base, key, state):
     tab = Page(browser, PHONE, key)
-    page = tab.page
     try:
         pages = [
             ("models", "/models", f"article.upload[data-ref='{state['model_ref']}'] table.layers tbody tr"),
             ("policies", "/policies", "#policies-table tbody tr"),
             ("jobs-form", "/", "#f-data option[value='fashion']"),
         ]
-        for number, (name, path, ready) in enumerate(pages, start=15):
-            page.goto(f"{base}{path}")
-            page.wait_for_selector(ready, state="attached", timeout=TIMEOUT_MS)
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{name} page scrolls sideways by {overflow}px on a phone"
-            tab.shot(f"{number:02d}-{name}-phone")
+        shoot_phone_pages(tab, base, pages, start=15)
     finally:
         tab.close()
     assert not tab.errors, tab.errors

@@ -40,7 +40,7 @@ def _uploaded(row: UploadedModel) -> UploadedModelOut:
     return UploadedModelOut(
         id=row.id, ref=f"{UPLOAD_PREFIX}{row.id}", name=row.name, builtin=False,
         description=f"uploaded ONNX model '{row.filename}': {len(report.layers)} quantizable layers",
-        dataset=None, input_shape=report.input_shape[1:], searchable=False, filename=row.filename,
+        dataset=None, input_shape=report.input_shape[1:], searchable=True, filename=row.filename,
         sha256=row.sha256, size_bytes=row.size_bytes, created_at=row.created_at, report=report,
     )
 
