@@ -73,7 +73,11 @@ def test_graph_has_qdq_with_the_policy_types_and_scales():
     ops = [n.op_type for n in nodes]
     quantized = [n for n, b in policy.items() if b.weight_bits != FLOAT_BITS]
     assert ops.count("QuantizeLinear") == len(quantized)
-    assert ops.count("DequantizeLinear") == 2 * len(quantized)
+    # a layer with a bias whose input and weights are quantized also dequantizes its int32 bias
+    biased = [n for n in quantized if dict(model.named_modules())[n].bias is not None and policy[n].activation_bits != FLOAT_BITS]
+    assert ops.count("DequantizeLinear") == 2 * len(quantized) + len(biased)
+    for name in biased:
+        assert inits[f"{name}.bias_quantized"].data_type == TensorProto.INT32
 
 
 def test_float_layers_stay_float_and_still_match():

@@ -35,6 +35,7 @@ from torch import nn
 
 from hwsearch.export.base import ExportError
 from hwsearch.export.calibrated import Calibrated, LayerQuant
+from hwsearch.quant.quantizers import bias_integers
 
 OPSET = 21  # first opset with INT4/UINT4 in QuantizeLinear/DequantizeLinear
 TORCH_EXPORT_OPSET = 20  # highest opset torch's TorchScript exporter writes
@@ -145,6 +146,26 @@ def dequantize_weight(g: _Graph, lq: LayerQuant, q: np.ndarray, scale: np.ndarra
     g.head += 1
 
 
+def dequantize_bias(g: _Graph, lq: LayerQuant, node: onnx.NodeProto) -> None:
+    """Swap the float bias of a Conv/Gemm (input 2) for int32 + DequantizeLinear on the grid
+    the simulation rounds it to (``bias_integers``). Left float: a layer whose input or weight
+    stays float, a bias that is not an initializer (or was swapped for a shared layer's other
+    call already), and a Gemm that scales its bias (``alpha``/``beta`` != 1)."""
+    if lq.weight is None or lq.activation is None or len(node.input) < 3 or node.input[2] not in g.inits:
+        return
+    if any(a.name in ("alpha", "beta") and a.f != 1.0 for a in node.attribute):
+        return
+    name = node.input[2]
+    bias = torch.from_numpy(numpy_helper.to_array(g.inits[name]).astype(np.float32))
+    q, step = bias_integers(bias, lq.activation, lq.weight)
+    g.graph.initializer.remove(g.inits.pop(name))
+    quantized = g.add_init(_int_tensor(f"{name}_quantized", TensorProto.INT32, q.numpy().astype(np.int64)))
+    scale = g.add_init(numpy_helper.from_array(step.numpy().astype(np.float32), f"{name}_scale"))
+    zero = g.add_init(_int_tensor(f"{name}_zero_point", TensorProto.INT32, np.zeros(len(q), dtype=np.int64)))
+    g.graph.node.insert(g.head, helper.make_node("DequantizeLinear", [quantized, scale, zero], [name], name=f"{name}_DequantizeLinear", axis=0))
+    g.head += 1
+
+
 def _compute_nodes(g: _Graph, weight: str) -> list[tuple[onnx.NodeProto, int]]:
     """(Conv/Gemm/MatMul node, index of its activation input) for every use of ``weight``."""
     found = []
@@ -213,6 +234,7 @@ def qdq_model(cal: Calibrated, example: torch.Tensor) -> onnx.ModelProto:
         if lq.activation is not None:
             for index, (node, slot) in enumerate(uses):
                 _quantize_input(g, lq, node, slot, index)
+                dequantize_bias(g, lq, node)
     bits = {lq.name: {"weight_bits": lq.weight_bits, "activation_bits": lq.activation_bits} for lq in cal.layers.values()}
     helper.set_model_props(proto, {"hwsearch.policy": json.dumps(bits)})
     proto.producer_name = "hwsearch"

@@ -32,7 +32,7 @@ from onnx import TensorProto, helper, version_converter
 
 from hwsearch.export.base import ExportError
 from hwsearch.export.calibrated import Calibrated, LayerQuant
-from hwsearch.export.onnx_qdq import OPSET, _Graph, dequantize_weight, quantize_input, weight_int_type
+from hwsearch.export.onnx_qdq import OPSET, _Graph, dequantize_bias, dequantize_weight, quantize_input, weight_int_type
 
 PER_AXIS_OPSET = 13  # first opset with per-axis DequantizeLinear
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -161,6 +161,11 @@ def _quantize_layer(g: _Graph, lq: LayerQuant, nodes: list[onnx.NodeProto]) -> N
     if lq.activation is not None:
         for node in nodes:
             quantize_input(g, lq, node, 0, _unique(g, f"{_label(node)}_input", INPUT_SUFFIXES))
+        bias = nodes[0].input[2] if len(nodes[0].input) > 2 else ""
+        if bias in g.inits and {id(n) for n in g.consumers(bias)} == {id(n) for n in nodes}:
+            for graph_input in [i for i in g.graph.input if i.name == bias]:  # IR < 4 lists initializers as inputs
+                g.graph.input.remove(graph_input)
+            dequantize_bias(g, lq, nodes[0])  # on the grid the simulation rounds it to
 
 
 def user_qdq_model(cal: Calibrated, path: str | Path) -> onnx.ModelProto:

@@ -24,6 +24,7 @@ from hwsearch.quant.quantizers import (
     ActivationQuant,
     WeightQuant,
     quantize_activation,
+    quantize_bias,
     quantize_weight,
     quantize_weight_ste,
     search_activation_quant,
@@ -51,9 +52,12 @@ class QuantLayer(nn.Module):
                 weight = quantize_weight_ste(weight, self.weight_quant)
             else:
                 weight = self.eval_weight
+        bias = self.layer.bias
+        if bias is not None and self.activation_quant is not None and self.weight_quant is not None:
+            bias = quantize_bias(bias, self.activation_quant, self.weight_quant)
         if isinstance(self.layer, nn.Conv2d):
-            return self.layer._conv_forward(x, weight, self.layer.bias)
-        return F.linear(x, weight, self.layer.bias)
+            return self.layer._conv_forward(x, weight, bias)
+        return F.linear(x, weight, bias)
 
 
 class QuantizedModel(nn.Module):

@@ -132,3 +132,21 @@ def quantize_activation(x: torch.Tensor, aq: ActivationQuant) -> torch.Tensor:
     if torch.is_grad_enabled() and x.requires_grad:
         return torch.fake_quantize_per_tensor_affine(x, aq.scale, 0, qmin, qmax)
     return torch.round(x * (1.0 / aq.scale)).clamp_(qmin, qmax).mul_(aq.scale)
+
+
+INT32_RANGE = (-(2**31), 2**31 - 1)
+
+
+def bias_integers(bias: torch.Tensor, aq: ActivationQuant, wq: WeightQuant) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's bias on the int32 grid of its accumulator: (integers, step = input scale x
+    weight scale per output channel). Integer kernels add the bias there; onnxruntime
+    rounds a float bias onto this grid when it fuses a QDQ layer, so the simulation and
+    the export round it here too, the same way."""
+    step = wq.scale.float() * aq.scale
+    return torch.round(bias.detach() / step).clamp(*INT32_RANGE), step
+
+
+def quantize_bias(bias: torch.Tensor, aq: ActivationQuant, wq: WeightQuant) -> torch.Tensor:
+    """The bias as integer kernels add it (straight-through gradient for fine-tuning)."""
+    q, step = bias_integers(bias, aq, wq)
+    return bias + (q * step - bias).detach()
