@@ -219,6 +219,10 @@ def test_policy_page_bars_table_and_downloads(desktop, api, base, state, tmp_pat
     assert page.locator("#layers-table tbody tr").count() == len(layers)
     assert page.locator("#layers-table tbody tr .w-bits").all_text_contents() == [str(layer["weight_bits"]) for layer in layers]
     assert page.locator("#totals-table tbody tr").count() == 4
+    kept = policy["document"]["unquantized"]  # digits-cnn's BatchNorms: no width applies to them
+    assert kept and page.text_content("#float-stat .value") == f"{100 * sum(u['share'] for u in kept):.1f}%"
+    top = max(kept, key=lambda u: u["share"])
+    assert f"{top['module']} ({top['kind']})" in page.text_content("#float-stat .vs")
     desktop.shot("04-policy-desktop")
     for fmt in FORMATS:
         with page.expect_download(timeout=TIMEOUT_MS) as info:

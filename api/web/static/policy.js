@@ -38,6 +38,16 @@
       document.getElementById("policy-cards").append(card);
     }
 
+    const kept = (p.document || {}).unquantized || [];  // weights no width applies to (BatchNorm, LSTM, ...)
+    if (kept.length) {
+      const share = kept.reduce((s, u) => s + u.share, 0);
+      const top = [...kept].sort((a, b) => b.share - a.share).slice(0, 3).map((u) => `${u.module} (${u.kind}) ${HW.pct(u.share)}`);
+      const card = stat("Kept in float", HW.pct(share), `of the weights, neither quantized nor costed: ${top.join(", ")}`
+        + (kept.length > 3 ? ` and ${kept.length - 3} more` : ""));
+      card.id = "float-stat";
+      document.getElementById("policy-cards").append(card);
+    }
+
     const names = p.layers.map((l) => l.name);
     const totalLat = p.layers.reduce((s, l) => s + (l.latency_ms || 0), 0);
     const totalEn = p.layers.reduce((s, l) => s + (l.energy_mj || 0), 0);
