@@ -21,6 +21,9 @@ import numpy as np
 from hwsearch.npz_data import load_npz
 from hwsearch.splits import SPLIT_NAMES, SPLIT_SEED, Dataset, DataError, Split, from_arrays, split_by_fractions, to_split
 
+# the data-set types are re-exported: callers load and type data through this module
+__all__ = ["BUILTIN_DATASETS", "SPLIT_NAMES", "DataError", "Dataset", "Split", "load_dataset"]
+
 BUILTIN_DATASETS = ("digits", "fashion")
 FASHION_DIR_ENV = "HWSEARCH_FASHION_DIR"
 DEFAULT_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

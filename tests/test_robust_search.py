@@ -12,7 +12,7 @@ from hwsearch.export.schema import validate_policy_document as validate_schema
 from hwsearch.policy_file import write_policy_file
 from hwsearch.core.robust_spec import parse_robust_option
 from hwsearch.search.robust import RobustConstraintError
-from hwsearch.search import SpecError, build_costing, run_search, spec_from_dict
+from hwsearch.search import SpecError, run_search, spec_from_dict
 
 BASE = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.5}, "agent": "random", "episodes": 4, "seed": 0}
 ROBUST = {"eps": 0.1, "steps": 2, "samples": 64}
