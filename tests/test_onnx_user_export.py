@@ -153,3 +153,32 @@ def test_trained_cnn_w4a4_accuracy_within_half_a_point(tmp_path, fashion):
     assert simulated_acc > 0.7
     assert abs(exported_acc - simulated_acc) <= 0.005, (exported_acc, simulated_acc, agree)
     assert agree >= 0.98, agree  # 99.3 % measured; see docs/exports.md for the cause of the rest
+
+
+def test_a_fine_tuned_policy_exports_the_users_graph_with_its_fine_tuned_values(user_cnn, fashion):
+    from hwsearch.export.calibrated import build_float_model
+    from hwsearch.finetuned_weights import weights_bytes, weights_record
+
+    path, doc, _ = user_cnn
+    torch.manual_seed(1)
+    tuned = load_onnx_model(path).module
+    with torch.no_grad():  # stands in for a fine-tune: every weight, bias and BatchNorm statistic moves
+        for name, tensor in tuned.state_dict().items():
+            if tensor.is_floating_point() and ("Conv" in name or "Gemm" in name or "BatchNorm" in name):
+                tensor.mul_(1.0 + 0.2 * torch.rand_like(tensor))
+    data = weights_bytes(tuned.state_dict())
+    doc = {**doc, "finetune": {"accuracy_before": 0.5, "accuracy_after": 0.5, "steps": 1, "weights": weights_record(data)}}
+    calib = fashion.calib.x[:256]
+    proto = onnx.load_from_string(export_policy(doc, "onnx", finetuned_weights=data, calib_x=calib).content)
+    assert {n.name for n in onnx.load(str(path)).graph.node} <= {n.name for n in proto.graph.node}  # the user's graph
+    bn = next(n for n in proto.graph.node if n.op_type == "BatchNormalization")
+    values = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    state = tuned.state_dict()
+    for slot, key in ((1, "weight"), (4, "running_var")):  # torch exported these two as one tensor
+        np.testing.assert_array_equal(values[bn.input[slot]], state[f"_stem_stem_1_BatchNormalization.{key}"].numpy())
+    simulated = calibrate(doc, build_float_model(doc, data), calib).qmodel
+    x = fashion.test.x[:500]
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0].argmax(1)
+    with torch.no_grad():
+        assert (exported == simulated(x).argmax(1).numpy()).mean() == 1.0

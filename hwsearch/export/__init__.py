@@ -72,11 +72,10 @@ def export_policy(
         calib_x = calibration_inputs(doc)
     cal = calibrate(doc, model, calib_x)
     example = calib_x[:1]
-    # A model searched from an ONNX file is exported as that file's graph with QDQ inserted, and
-    # the encodings name its tensors. Not for fine-tuned weights: the file holds the original
-    # biases and BatchNorm statistics, so those keep the re-export of the fine-tuned module.
-    finetuned = finetuned_weights is not None or records_finetuned_weights(doc)
-    user_onnx = doc["model"] if is_onnx(doc["model"]) and not finetuned else None
+    # A model searched from an ONNX file is exported as that file's graph with QDQ inserted (its
+    # float values those of ``model``: fine-tuned ones when the policy was fine-tuned), and the
+    # encodings name its tensors.
+    user_onnx = doc["model"] if is_onnx(doc["model"]) else None
     if fmt == "onnx" and user_onnx:
         from hwsearch.export.onnx_user_qdq import export_user_onnx
 

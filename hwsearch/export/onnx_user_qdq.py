@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, version_converter
+import torch
+from onnx import TensorProto, helper, numpy_helper, version_converter
+from torch import nn
 
 from hwsearch.export.base import ExportError
 from hwsearch.export.calibrated import Calibrated, LayerQuant
@@ -168,10 +170,62 @@ def _quantize_layer(g: _Graph, lq: LayerQuant, nodes: list[onnx.NodeProto]) -> N
             dequantize_bias(g, lq, nodes[0])  # on the grid the simulation rounds it to
 
 
+def _float_values(node: onnx.NodeProto, module: nn.Module) -> dict[int, torch.Tensor | None]:
+    """Input slot -> the module's value of that initializer, in the node's own layout."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type == "Conv":
+        return {1: module.weight, 2: module.bias}
+    if node.op_type == "Gemm":  # the importer's Linear is alpha * B (transposed to out x in), beta * C
+        weight = module.weight / attrs.get("alpha", 1.0)
+        bias = None if module.bias is None else module.bias / attrs.get("beta", 1.0)
+        return {1: weight if attrs.get("transB", 0) else weight.t(), 2: bias}
+    if node.op_type == "MatMul":
+        return {1: module.weight.t()}
+    if node.op_type == "BatchNormalization":
+        return {1: module.weight, 2: module.bias, 3: module.running_mean, 4: module.running_var}
+    return {}
+
+
+def write_float_values(proto: onnx.ModelProto, model: nn.Module, onnx_names: dict[str, str]) -> None:
+    """Write the model's float weights (e.g. fine-tuned ones) into the user's graph for its
+    Conv/Gemm/MatMul/BatchNormalization nodes, so the export deploys what was measured.
+
+    An initializer only such nodes read at that input (a layer called twice) is overwritten;
+    one read elsewhere too, or reached through an Identity (torch's exporter shares equal
+    tensors, e.g. a fresh BatchNorm's weight and running variance), gets a new initializer."""
+    nodes = {_label(n): n for n in proto.graph.node}
+    inits = {i.name: i for i in proto.graph.initializer}
+    readers: dict[str, set[tuple[str, int]]] = {}
+    for n in proto.graph.node:
+        for slot, tensor in enumerate(n.input):
+            readers.setdefault(tensor, set()).add((n.op_type, slot))
+    modules = dict(model.named_modules())
+    for module_name, node_name in onnx_names.items():
+        node, module = nodes.get(node_name), modules.get(module_name)
+        if node is None or module is None:
+            continue
+        for slot, value in _float_values(node, module).items():
+            tensor = node.input[slot] if slot < len(node.input) else ""
+            if value is None or not tensor:
+                continue
+            array = value.detach().cpu().numpy().astype(np.float32)
+            if tensor in inits and readers[tensor] == {(node.op_type, slot)} and array.size == int(np.prod(inits[tensor].dims)):
+                inits[tensor].CopyFrom(numpy_helper.from_array(array.reshape(tuple(inits[tensor].dims)), tensor))
+                continue
+            name = f"{tensor}_{module_name}_{slot}"
+            if name not in inits:
+                inits[name] = numpy_helper.from_array(array, name)
+                proto.graph.initializer.append(inits[name])
+            node.input[slot] = name
+
+
 def user_qdq_model(cal: Calibrated, path: str | Path) -> onnx.ModelProto:
-    """The user's ONNX model at ``path`` with the QDQ of ``cal``'s policy (checked with onnx.checker)."""
+    """The user's ONNX model at ``path`` with the QDQ of ``cal``'s policy (checked with onnx.checker);
+    its float values are ``cal.model``'s, so a fine-tuned policy exports its fine-tuned weights."""
     proto = read_user_model(path)
-    nodes = layer_nodes(proto, onnx_layer_names(path), list(cal.layers))
+    onnx_names = onnx_layer_names(path)
+    write_float_values(proto, cal.model, onnx_names)
+    nodes = layer_nodes(proto, onnx_names, list(cal.layers))
     proto = _upgrade(proto, _needed_opset(cal))
     by_name = {n.name: n for n in proto.graph.node if n.name}
     g = _Graph(proto)
