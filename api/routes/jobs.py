@@ -38,9 +38,9 @@ def get_owned_job(session, key, job_id: int) -> Job:
     return job
 
 
-def check_service_limits(data: dict, session, key) -> dict:
+def check_service_limits(data: dict, session, key) -> None:
     """Over HTTP a spec may only name built-in models, data sets and targets or the caller's
-    uploads; returns the spec a search runs (uploads replaced by their server paths).
+    uploads (another key's upload is refused like an unknown name).
 
     Server paths and importable factories would let a caller read files or run code on
     the server, so ``weights``, data paths, ``module:factory`` and table paths are CLI-only.
