@@ -373,8 +373,14 @@ def test_resumed_search_equals_uninterrupted(tmp_path, agent):
     stops = iter(range(100))
     cancelled = run_search(s, should_stop=lambda: next(stops) >= 3, checkpoint_dir=tmp_path, agent_options=options)
     assert cancelled.cancelled and len(cancelled.history) == 4
-    checkpoint = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert len(checkpoint["history"]) == 4
+    from hwsearch.search import FileCheckpointStore
+    from hwsearch.search.checkpoint import load_checkpoint
+
+    entries = FileCheckpointStore(tmp_path).read()
+    # a header, one entry per episode, one for the end: each holds only what is new
+    assert [e["kind"] for e in entries] == ["header"] + ["episode"] * 4 + ["end"]
+    assert all(len(e["history"]) == 1 for e in entries[1:-1])
+    assert len(load_checkpoint(FileCheckpointStore(tmp_path), s.model_dump(mode="json"))["history"]) == 4
     resumed = run_search(s, checkpoint_dir=tmp_path, agent_options=options)
     assert not resumed.cancelled
     assert _comparable(resumed) == _comparable(full)
@@ -390,9 +396,48 @@ def test_checkpoint_of_another_spec_is_refused(tmp_path):
         run_search(spec(agent="random", episodes=3), checkpoint_dir=tmp_path)
 
 
+def test_a_killed_write_leaves_the_checkpoint_resumable(tmp_path):
+    """A kill in the middle of an append leaves a torn last line: it is dropped, the rest resumes."""
+    s = spec(agent="random", episodes=6, seed=1)
+    full = run_search(s)
+    stops = iter(range(100))
+    run_search(s, should_stop=lambda: next(stops) >= 2, checkpoint_dir=tmp_path)
+    path = tmp_path / "checkpoint.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # the end entry, torn
+    resumed = run_search(s, checkpoint_dir=tmp_path)
+    assert _comparable(resumed) == _comparable(full)
+
+
+def test_a_version_1_checkpoint_still_resumes(tmp_path):
+    """Checkpoints written before the append-only format (one JSON file) resume, then continue as lines."""
+    from hwsearch.search import FileCheckpointStore
+    from hwsearch.search.checkpoint import load_checkpoint
+
+    s = spec(agent="random", episodes=6, seed=1)
+    full = run_search(s)
+    stops = iter(range(100))
+    run_search(s, should_stop=lambda: next(stops) >= 2, checkpoint_dir=tmp_path)
+    state = load_checkpoint(FileCheckpointStore(tmp_path), s.model_dump(mode="json"))
+    (tmp_path / "checkpoint.jsonl").unlink()
+    (tmp_path / "checkpoint.json").write_text(json.dumps({"version": 1, "spec": s.model_dump(mode="json"), **state}))
+    resumed = run_search(s, checkpoint_dir=tmp_path)
+    assert _comparable(resumed) == _comparable(full)
+    assert not (tmp_path / "checkpoint.json").exists() and (tmp_path / "checkpoint.jsonl").exists()
+
+
 def test_cancel_before_the_first_episode_ends_cleanly():
     result = run_search(spec(agent="random", episodes=5), should_stop=lambda: True)
     assert result.cancelled and len(result.history) == 1
+
+
+def test_cancel_is_honoured_inside_the_fine_tune():
+    """A fine-tune of a million steps stops within a step of the cancel; the best policy stays."""
+    calls = iter(range(10**9))
+    result = run_search(spec(agent="random", episodes=3, finetune_steps=10**6), should_stop=lambda: next(calls) >= 4)
+    assert result.cancelled and result.finetune is None and result.finetuned_weights is None
+    assert len(result.history) == 3 and result.best.accuracy > 0
+    assert next(calls) < 10  # polled once per step: stopped at the first steps, not after a million
 
 
 # ---- policy file and CLI -----------------------------------------------------------

@@ -19,7 +19,7 @@ from hwsearch.core.spec import (
     parse_objective,
     spec_from_dict,
 )
-from hwsearch.search.checkpoint import CheckpointError
+from hwsearch.search.checkpoint import CheckpointError, CheckpointStore, FileCheckpointStore
 from hwsearch.search.model_check import PICKLE_HINT, ModelCheckError, ModelReport, check_model
 from hwsearch.search.problem import build_costing, build_problem, trace_model, validate_spec
 from hwsearch.search.result import SearchResult
@@ -37,6 +37,8 @@ __all__ = [
     "PICKLE_HINT",
     "Budget",
     "CheckpointError",
+    "CheckpointStore",
+    "FileCheckpointStore",
     "Costing",
     "Costs",
     "DataError",

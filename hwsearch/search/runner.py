@@ -4,6 +4,7 @@ The runner builds the problem once, puts the callbacks on a ``SearchRun`` (best
 tracking or robust selection, cancellation, checkpoint, progress), lets the agent
 propose episodes, then confirms the best on unused validation images, fine-tunes it if
 asked, and assembles the result with the per-layer costs of every policy it stores.
+A cancel is honoured inside the fine-tune and the attacks too (the job keeps its best).
 Resuming from a checkpoint is ``hwsearch.search.checkpoint``'s business.
 """
 
@@ -25,14 +26,14 @@ from hwsearch.core.graph import float_weights
 from hwsearch.core.policy import Policy
 from hwsearch.core.problem import SearchProblem
 from hwsearch.core.records import EvaluatedPolicy, FinetuneResult, LayerTotals, SearchProgress
-from hwsearch.core.run import SearchCallback, SearchRun
+from hwsearch.core.run import Cancelled, SearchCallback, SearchRun, cancel_check
 from hwsearch.core.spec import SearchSpec, SpecError, spec_from_dict
 from hwsearch.evaluate import accuracy, finetune
 from hwsearch.finetuned_weights import weights_bytes
 from hwsearch.quant import QuantizedModel
 from hwsearch.robust.lipschitz import lipschitz_loss
 from hwsearch.search.callbacks import BestTracker, CancelPoll, ProgressReport, RobustSelection
-from hwsearch.search.checkpoint import Checkpoint, load_checkpoint
+from hwsearch.search.checkpoint import Checkpoint, CheckpointStore, FileCheckpointStore, load_checkpoint
 from hwsearch.search.confirm import confirm_history
 from hwsearch.search.problem import build_costing, build_problem
 from hwsearch.search.result import SearchResult, layer_infos
@@ -80,12 +81,17 @@ def run_search(
     uniform_bits: Iterable[int] = (),
     callbacks: Iterable[SearchCallback] = (),
     costing: Costing | None = None,
+    checkpoint: CheckpointStore | None = None,
+    checkpoint_identity: dict[str, Any] | None = None,
 ) -> SearchResult:
     """Run one search.
 
     ``progress`` is called after every episode; ``should_stop()`` is polled after every
     episode and, when true, the search stops and returns what it has with
     ``cancelled=True``. ``checkpoint_dir``: checkpoint there, resume from it if present.
+    ``checkpoint``: the same in any ``CheckpointStore`` (the service's is its database);
+    ``checkpoint_identity``: the spec the checkpoint must match (default: ``spec`` itself;
+    the service gives the job's spec as submitted, free of machine-specific paths).
     ``agent_options`` go to the agent's constructor (e.g. ``{"warmup_episodes": 5}``;
     ``{"tensorboard_log": DIR}`` for RL agents). ``uniform_bits``: also measure these
     uniform policies as reference points (``SearchResult.uniform``; not counted as
@@ -95,19 +101,24 @@ def run_search(
     if isinstance(spec, dict):
         spec = spec_from_dict(spec)
     costing = costing or build_costing(spec)
-    prior = load_checkpoint(checkpoint_dir, spec) if checkpoint_dir else None
+    if checkpoint is None and checkpoint_dir:
+        checkpoint = FileCheckpointStore(checkpoint_dir)
+    identity = checkpoint_identity or spec.model_dump(mode="json")
+    prior = load_checkpoint(checkpoint, identity) if checkpoint is not None else None
     seed_everything(spec.seed)
     problem = build_problem(spec, costing)
     tracker = _selection(problem)
     hooks: list[SearchCallback] = [tracker]
     if should_stop is not None:
         hooks.append(CancelPoll(should_stop))
-    checkpoint = Checkpoint(checkpoint_dir, spec, tracker, prior) if checkpoint_dir else None
-    if checkpoint is not None:
-        hooks.append(checkpoint)
+    checkpointer = Checkpoint(checkpoint, identity, tracker, prior) if checkpoint is not None else None
+    if checkpointer is not None:
+        hooks.append(checkpointer)
     if progress is not None:
         hooks.append(ProgressReport(progress, tracker))
     run = SearchRun(problem, spec.episodes, [*hooks, *callbacks])
+    check = cancel_check(should_stop)
+    evaluator = tracker.evaluator if isinstance(tracker, RobustSelection) else None
     int8 = Policy.uniform(problem.names, 8)
     int8_acc = problem.accuracy(int8)
     try:
@@ -115,7 +126,12 @@ def run_search(
     except ValueError as exc:
         raise SpecError("agent", str(exc)) from None
     seed_everything(spec.seed)
-    agent.search(run, spec.episodes, spec.seed)
+    if evaluator is not None:
+        evaluator.check = check  # a cancel stops an attack between batches
+    try:
+        agent.search(run, spec.episodes, spec.seed)
+    except Cancelled:  # asked to stop inside an episode's robust evaluation
+        run.cancelled = True
     run.end()
 
     best = tracker.best
@@ -129,8 +145,11 @@ def run_search(
             best, confirmation = confirmed
     finetuned, finetuned_weights = None, None
     if spec.finetune_steps > 0 and not run.cancelled:
-        evaluator = tracker.evaluator if isinstance(tracker, RobustSelection) else None
-        finetuned, finetuned_weights = _finetune(problem, best, spec, evaluator)
+        try:
+            finetuned, finetuned_weights = _finetune(problem, best, spec, evaluator, check)
+        except Cancelled:  # the job keeps its best policy, without the fine-tune
+            run.cancelled = True
+    uniform = [] if run.cancelled else _uniform_references(problem, uniform_bits, check)
     scorer = problem.scorer
     episode_of: dict[Policy, int] = {}
     for rec in run.history:
@@ -138,17 +157,31 @@ def run_search(
     points = [
         problem.evaluated(p, scorer.cache[p], problem.policy_costs(p), episode=episode_of.get(p)) for p in scorer.order
     ]
-    if checkpoint is not None:
-        checkpoint.write(finished=not run.cancelled, best=best)
 
     def stored(point: EvaluatedPolicy) -> EvaluatedPolicy:
         layers = tuple(LayerTotals(latency_ms=lat, energy_mj=en) for lat, en in costing.layer_costs(point.policy))
         return tracker.annotate(point).model_copy(update={"layers": layers})
 
+    if evaluator is not None:
+        evaluator.check = None  # the best is always stored with its robust accuracy
+    best_stored = stored(best)
+    if evaluator is not None:
+        evaluator.check = check
+    front: list[EvaluatedPolicy] = []
+    try:
+        for point in pareto_front(points):
+            front.append(stored(point))
+    except Cancelled:  # the front keeps the points already attacked
+        run.cancelled = True
+    if evaluator is not None:
+        evaluator.check = None  # the summary's float reference is one attack, always made
+    if checkpointer is not None:
+        checkpointer.write_end(finished=not run.cancelled, best=best)
+
     return SearchResult(
         spec=spec,
-        best=stored(best),
-        pareto=[stored(p) for p in pareto_front(points)],
+        best=best_stored,
+        pareto=front,
         history=run.history,
         float_accuracy=problem.float_accuracy,
         baseline_int8=problem.evaluated(int8, int8_acc, problem.int8),
@@ -163,15 +196,22 @@ def run_search(
         robustness=tracker.summary(),
         confirmation=confirmation,
         layers=layer_infos(costing.specs),
-        uniform=_uniform_references(problem, uniform_bits),
+        uniform=uniform,
         unquantized=[vars(w) for w in float_weights(problem.model)],
     )
 
 
-def _uniform_references(problem: SearchProblem, widths: Iterable[int]) -> list[EvaluatedPolicy]:
-    """Uniform policies at ``widths`` the target can cost, measured like the search's (uncached)."""
+def _uniform_references(
+    problem: SearchProblem, widths: Iterable[int], check: Callable[[], None]
+) -> list[EvaluatedPolicy]:
+    """Uniform policies at ``widths`` the target can cost, measured like the search's (uncached);
+    a cancel keeps those already measured."""
     out = []
     for bits in widths:
+        try:
+            check()
+        except Cancelled:
+            break
         try:
             costs = problem.costing.uniform_totals(bits)
         except (TableError, KeyError, ValueError):
@@ -182,7 +222,11 @@ def _uniform_references(problem: SearchProblem, widths: Iterable[int]) -> list[E
 
 
 def _finetune(
-    problem: SearchProblem, best: EvaluatedPolicy, spec: SearchSpec, robust: RobustEvaluator | None
+    problem: SearchProblem,
+    best: EvaluatedPolicy,
+    spec: SearchSpec,
+    robust: RobustEvaluator | None,
+    check: Callable[[], None],
 ) -> tuple[FinetuneResult, bytes]:
     """Quantization-aware fine-tune of the best policy on a fresh quantized copy.
 
@@ -195,7 +239,7 @@ def _finetune(
     qmodel.set_policy(best.policy)
     defensive = spec.robust is not None and spec.robust.defensive
     extra_loss = lipschitz_loss(spec.robust.beta) if defensive else None
-    finetune(qmodel, dataset.train, steps=spec.finetune_steps, seed=spec.seed, extra_loss=extra_loss)
+    finetune(qmodel, dataset.train, steps=spec.finetune_steps, seed=spec.seed, extra_loss=extra_loss, check=check)
     state = qmodel.float_state_dict()
     tuned = copy.deepcopy(problem.model)
     tuned.load_state_dict(state)
