@@ -48,10 +48,12 @@ def finetune(
     seed: int = 0,
     extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> QuantizedModel:
     """Quantization-aware fine-tune of ``qmodel`` at its current policy (straight-through).
 
     ``extra_loss(model)`` is added to the task loss (e.g. a Lipschitz penalty).
+    ``check()`` runs before every step; it may raise to abandon the fine-tune (a cancel).
     Updates the quantized model's own weights (never the original float model) and
     refreshes its cached quantized weights afterwards.
     """
@@ -63,6 +65,8 @@ def finetune(
     _freeze_batchnorm(qmodel)
     try:
         for step in range(steps):
+            if check is not None:
+                check()
             idx = torch.randint(len(split), (batch_size,), generator=generator)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(qmodel(split.x[idx]), split.y[idx])

@@ -76,3 +76,15 @@ def test_impossible_robust_constraint_fails_clearly():
         run_search({**BASE, "episodes": 3, "robust": {"eps": 0.5, "steps": 2, "samples": 32, "min_accuracy": 0.99}})
     assert info.value.field == "robust.min_accuracy"
     assert "no policy reached robust accuracy 0.99" in str(info.value)
+
+
+def test_cancel_is_honoured_between_attacked_batches():
+    """A cancel during the final attacks keeps the best (with its robust accuracy) and the
+    points already attacked, and attacks nothing more."""
+    body = {**BASE, "episodes": 6, "robust": ROBUST}
+    full = run_search(body)
+    calls = iter(range(10**9))
+    cut = run_search(body, should_stop=lambda: next(calls) >= 5)  # 5 polls: the episodes', then the attacks
+    assert cut.cancelled and cut.best.robust_accuracy is not None
+    assert len(cut.history) == len(full.history)
+    assert len(cut.pareto) < len(full.pareto)

@@ -11,12 +11,27 @@ callback, so a plain ``SearchRun(problem)`` is all a Gymnasium user needs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from hwsearch.core.problem import SearchProblem
 from hwsearch.core.records import EvaluatedPolicy
+
+
+class Cancelled(Exception):
+    """Raised from inside long work (a fine-tune, an attack) once the run's stop is requested,
+    so a cancel is honoured within a step or a batch, not only between episodes."""
+
+
+def cancel_check(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
+    """A check to call often from long loops: raises ``Cancelled`` when ``should_stop()`` says so."""
+
+    def check() -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled
+
+    return check
 
 
 class SearchCallback:

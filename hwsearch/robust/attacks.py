@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -177,21 +178,26 @@ def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, 
         model.train(was_training)
 
 
-def adversarial_split(model: nn.Module, split: Split, attack: Attack, batch_size: int = ATTACK_BATCH) -> Split:
-    """The whole split attacked (batched, seeded by ``attack.seed``: same model, same images)."""
+def adversarial_split(
+    model: nn.Module, split: Split, attack: Attack, batch_size: int = ATTACK_BATCH, check: Callable[[], None] | None = None
+) -> Split:
+    """The whole split attacked (batched, seeded by ``attack.seed``: same model, same images).
+
+    ``check()`` runs before every batch; it may raise to abandon the attack (a cancel)."""
     generator = torch.Generator().manual_seed(attack.seed)
-    parts = [
-        perturb(model, split.x[i : i + batch_size], split.y[i : i + batch_size], attack, generator)
-        for i in range(0, len(split), batch_size)
-    ]
+    parts = []
+    for i in range(0, len(split), batch_size):
+        if check is not None:
+            check()
+        parts.append(perturb(model, split.x[i : i + batch_size], split.y[i : i + batch_size], attack, generator))
     return Split(torch.cat(parts) if parts else split.x[:0], split.y)
 
 
-def robust_accuracy(model: nn.Module, split: Split, attack: Attack) -> float:
+def robust_accuracy(model: nn.Module, split: Split, attack: Attack, check: Callable[[], None] | None = None) -> float:
     """Top-1 accuracy (0..1) of ``model`` on ``split`` attacked by ``attack``."""
     from hwsearch.evaluate import accuracy
 
-    return accuracy(model, adversarial_split(model, split, attack))
+    return accuracy(model, adversarial_split(model, split, attack, check=check))
 
 
 @dataclass(frozen=True)

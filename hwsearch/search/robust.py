@@ -44,6 +44,7 @@ class RobustEvaluator:
         self.seconds = 0.0
         self._float: tuple[float, float] | None = None
         self.best_seen: tuple[float, Policy] | None = None  # highest robust accuracy measured
+        self.check: Callable[[], None] | None = None  # the run's cancel check, run before each attacked batch
 
     @property
     def every_episode(self) -> bool:
@@ -56,7 +57,7 @@ class RobustEvaluator:
         if threads != self.problem.scorer.eval_threads:
             torch.set_num_threads(self.problem.scorer.eval_threads)
         try:
-            value = (robust_accuracy(model, self.split, self.attack), accuracy(model, self.split))
+            value = (robust_accuracy(model, self.split, self.attack, self.check), accuracy(model, self.split))
         finally:
             if threads != self.problem.scorer.eval_threads:
                 torch.set_num_threads(threads)
