@@ -19,21 +19,18 @@ log = logging.getLogger("hwsearch.api")
 API_PREFIX = "/api/v1"
 
 
-async def _redispatch_loop(app: FastAPI) -> None:
-    """Celery mode: re-send jobs whose worker vanished (lease expired) or never got them."""
-    from api.broker import dispatch
-    from api.queue import expired_running, stale_queued
+async def _dispatch_loop(app: FastAPI) -> None:
+    """Celery mode: send each queued job exactly one message, and give jobs whose worker
+    went silent (lease expired) back to the queue, so recovery takes the lease plus a tick."""
+    from api.broker import dispatch_pending
 
     settings: Settings = app.state.settings
     while True:
-        await asyncio.sleep(settings.lease_seconds)
         try:
-            with app.state.db.sessions() as session:
-                ids = expired_running(session) + stale_queued(session, settings.lease_seconds)
-            for job_id in ids:
-                await asyncio.to_thread(dispatch, settings, job_id)
+            await asyncio.to_thread(dispatch_pending, app.state.db, settings)
         except Exception:
-            log.exception("re-dispatch failed; will retry")
+            log.exception("dispatch failed; will retry")
+        await asyncio.sleep(settings.dispatch_interval_seconds)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(app.state.db.engine)
-        task = asyncio.create_task(_redispatch_loop(app)) if settings.broker_url else None
+        task = asyncio.create_task(_dispatch_loop(app)) if settings.broker_url else None
         yield
         if task:
             task.cancel()

@@ -3,23 +3,32 @@
 The API sends a job to the Celery workers by name, so it imports no worker code
 (the task itself is registered in ``api.celery_app``, on the workers).
 
-Long jobs are safe with these broker settings:
-- ``task_acks_late``: a job's message is acknowledged only after it finishes, so a worker
-  killed mid-job (even SIGKILL) leaves the message to be delivered again;
-- ``task_reject_on_worker_lost``: a pool process lost mid-job puts the message back at once;
-- ``worker_prefetch_multiplier=1``: a busy worker holds no second job;
+The store is the queue; a message only wakes a worker for one job. The server sends
+exactly one message per queued job (``jobs.dispatched_at`` records it, see
+``dispatch_pending``), and when a worker dies its job's lease expires, the server puts the
+job back in the queue and sends one new message: recovery takes the lease plus one
+dispatch tick, and messages never pile up. Broker settings for long jobs:
+- ``task_acks_late`` with ``worker_prefetch_multiplier=1``: a busy worker reserves no
+  second message, so a queued job never waits behind another worker's long job;
+- ``task_reject_on_worker_lost=False``: a pool process lost mid-job does *not* put its
+  message back (the server's lease-based re-send already does: one message, not two);
 - Redis ``visibility_timeout`` longer than the longest job (12 h), so a running job's
-  message is not handed to a second worker while the first still works on it.
-The store's lease (``api.queue``) is the final word: a re-delivered message for a job
-that another worker holds is a no-op, and the server re-dispatches jobs whose lease
-expired, which then resume from their checkpoint.
+  message is not handed to a second worker while the first still works on it. A message
+  left unacknowledged by a worker killed outright comes back only after it, and finds its
+  job finished or held: a no-op, since the store's claim is the final word.
 """
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 
+from api import queue
+from api.db import Database
 from api.settings import Settings
+
+log = logging.getLogger("hwsearch.broker")
 
 VISIBILITY_TIMEOUT_S = 12 * 3600
 TASK_NAME = "hwsearch.run_job"
@@ -30,7 +39,7 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("hwsearch", broker=settings.broker_url)
     app.conf.update(
         task_acks_late=True,
-        task_reject_on_worker_lost=True,
+        task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         task_serializer="json",
@@ -45,3 +54,22 @@ def make_celery(settings: Settings) -> Celery:
 def dispatch(settings: Settings, job_id: int) -> None:
     """Send a job to the Celery workers (by name: the API needs no worker code)."""
     make_celery(settings).send_task(TASK_NAME, args=[job_id])
+
+
+def dispatch_pending(db: Database, settings: Settings) -> list[int]:
+    """One dispatch round: fail jobs out of attempts, re-queue jobs whose lease expired,
+    send one message for each queued job that has none. Returns the ids sent."""
+    with db.sessions() as session:
+        queue.fail_exhausted(session, settings.max_attempts)
+        queue.requeue_expired(session, settings.max_attempts)
+        pending = queue.take_undispatched(session)
+    sent = []
+    for job_id in pending:
+        try:
+            dispatch(settings, job_id)
+            sent.append(job_id)
+        except Exception:  # broker down: the job stays queued and the next round sends it
+            log.warning("could not send job %s to the broker; will retry", job_id)
+            with db.sessions() as session:
+                queue.undispatch(session, job_id)
+    return sent

@@ -1,21 +1,24 @@
 """A worker's run of one job: the same code for local workers and Celery workers.
 
 Claims the job, holds its lease with a heartbeat, runs ``hwsearch.search.run_search``
-with progress written to the store, cancellation read from it and checkpoints under the
-data directory, then hands the result to ``api.store``.
+with progress and checkpoint written to the store and cancellation read from it, then
+hands the result to ``api.store``. Every write is fenced by the claim: once another
+worker holds the job (this one was paused past its lease), this run stops at its next
+episode and writes nothing more.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
 
 from api import queue, store
+from api.checkpoints import JobCheckpointStore
 from api.db import Database
+from api.models import Job
 from api.settings import Settings
 from api.uploads import server_spec
 from hwsearch.search import run_search
@@ -28,37 +31,45 @@ def worker_name() -> str:
 
 
 class _Heartbeat(threading.Thread):
-    """Renews the job's lease while the search runs, so a live worker keeps its job."""
+    """Renews the job's lease while the search runs, so a live worker keeps its job;
+    notices when the claim was taken over (``lost``)."""
 
-    def __init__(self, db: Database, job_id: int, worker: str, lease_seconds: float) -> None:
+    def __init__(self, db: Database, held: queue.Claim, lease_seconds: float) -> None:
         super().__init__(daemon=True)
-        self.db, self.job_id, self.worker, self.lease = db, job_id, worker, lease_seconds
+        self.db, self.held, self.lease = db, held, lease_seconds
         self.stopped = threading.Event()
+        self.lost = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.lease / 3):
             try:
                 with self.db.sessions() as session:
-                    queue.renew(session, self.job_id, self.worker, self.lease)
+                    if not queue.renew(session, self.held, self.lease):
+                        self.lost.set()
+                        return
             except Exception:  # a transient DB error must not kill the search
-                log.exception("lease renewal failed for job %s", self.job_id)
+                log.exception("lease renewal failed for job %s", self.held.job_id)
 
 
 def execute_job(db: Database, settings: Settings, job_id: int | None = None) -> int | None:
     """Claim and run one job (``job_id`` or the next queued); returns its id, or None."""
     worker = worker_name()
+    lease = settings.lease_seconds
     with db.sessions() as session:
-        job = queue.claim(session, worker, settings.lease_seconds, job_id)
-        if job is None:
+        held = queue.claim(session, worker, lease, job_id, settings.max_attempts)
+        if held is None:
             return None
-        job_id, spec, owner_id = job.id, dict(job.spec), job.owner_id
-    log.info("job %s: running on %s", job_id, worker)
-    checkpoint_dir = settings.checkpoint_root / str(job_id)
-    heartbeat = _Heartbeat(db, job_id, worker, settings.lease_seconds)
+        job = session.get(Job, held.job_id)
+        spec, owner_id, attempt = dict(job.spec), job.owner_id, job.attempts
+    job_id = held.job_id
+    log.info("job %s: running on %s (attempt %s, claim %s)", job_id, worker, attempt, held.generation)
+    heartbeat = _Heartbeat(db, held, lease)
     heartbeat.start()
     last_poll = [0.0, False]
 
     def should_stop() -> bool:
+        if heartbeat.lost.is_set():
+            raise queue.LeaseLost(f"job {job_id}: claim {held.generation} was taken over")
         now = time.monotonic()
         if now - last_poll[0] > 0.2:
             with db.sessions() as session:
@@ -71,21 +82,26 @@ def execute_job(db: Database, settings: Settings, job_id: int | None = None) -> 
             run_spec = server_spec(session, settings, spec, owner_id)
         result = run_search(
             run_spec,
-            progress=lambda p: store.save_progress(db, job_id, p),
+            progress=lambda p: store.save_progress(db, held, lease, p),
             should_stop=should_stop,
-            checkpoint_dir=checkpoint_dir,
+            checkpoint=JobCheckpointStore(db, held, lease),
+            checkpoint_identity=spec,
             uniform_bits=store.UNIFORM_BITS,
         )
-        store.save_result(db, job_id, spec, result)
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        store.save_result(db, held, lease, spec, result)
         log.info("job %s: %s", job_id, "cancelled" if result.cancelled else "succeeded")
+    except queue.LeaseLost:  # another worker holds the job now: it carries on, this one is done
+        log.warning("job %s: claim %s taken over by another worker; stopped without writing", job_id, held.generation)
     except (KeyboardInterrupt, SystemExit):  # worker stopping: hand the job back, it resumes elsewhere
         with db.sessions() as session:
-            queue.release(session, job_id, worker)
+            queue.release(session, held)
         raise
     except Exception as exc:  # the job fails; the worker lives on
         log.exception("job %s failed", job_id)
-        store.save_failure(db, job_id, f"{type(exc).__name__}: {exc}")
+        try:
+            store.save_failure(db, held, lease, f"{type(exc).__name__}: {exc}")
+        except queue.LeaseLost:
+            log.warning("job %s: claim %s taken over; its failure is not recorded", job_id, held.generation)
     finally:
         heartbeat.stopped.set()
     return job_id

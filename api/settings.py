@@ -20,11 +20,13 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HWSEARCH_", extra="ignore")
 
-    data_dir: Path = Field(default_factory=default_data_dir, description="Database file (SQLite) and job checkpoints.")
+    data_dir: Path = Field(default_factory=default_data_dir, description="Database file (SQLite) and uploaded files.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/hwsearch.db.")
     broker_url: str | None = Field(None, description="Celery broker (e.g. redis://127.0.0.1:6379/0); None = local workers.")
     workers: int = Field(1, ge=0, description="Local worker processes started by `hwsearch serve`.")
     lease_seconds: float = Field(30.0, gt=0, description="A running job whose worker is silent this long is re-queued.")
+    dispatch_interval_seconds: float = Field(1.0, gt=0, le=60, description="Celery mode: how often the server sends queued jobs and re-queues expired ones.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Runs a job gets whose worker dies mid-run before it is failed.")
     max_body_bytes: int = Field(1_000_000, description="Largest JSON request body accepted.")
     max_upload_bytes: int = Field(5_000_000, description="Largest hardware table upload accepted.")
     max_episodes: int = Field(5_000, description="Most episodes one job may ask for.")
@@ -34,7 +36,3 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hwsearch.db'}"
-
-    @property
-    def checkpoint_root(self) -> Path:
-        return self.data_dir / "checkpoints"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -54,23 +55,51 @@ def redis_broker():
     return REDIS
 
 
+def holder(db_url: str, job_id: int, workers: list):
+    """The worker process (its group leader) whose pool process holds the job."""
+    from api.db import Database
+    from api.models import Job
+
+    db = Database(db_url)
+    with db.sessions() as session:
+        pid = int(session.get(Job, job_id).worker.rsplit(":", 1)[1])
+    db.engine.dispose()
+    return next(proc for proc in workers if os.getpgid(pid) == proc.pid)
+
+
 @pytest.mark.slow
 def test_celery_worker_runs_and_survives_sigkill(tmp_path, pg_url, redis_broker):
+    """One message per job however long it waits; a worker killed mid-job: its job runs
+    again on another worker within the lease plus 5 s, resumes, and leaves no message behind."""
+    import redis
+
+    broker = redis.Redis.from_url(redis_broker)
     server = Server(tmp_path, pg_url, workers=0, broker=redis_broker).start()
+    lease = float(server.env["HWSEARCH_LEASE_SECONDS"])
     workers = []
     try:
         with server.client(create_key(server.env)) as client:
             assert client.get("/healthz").json()["queue"] == "celery"
+            quick = [client.post("/jobs", json={**JOB, "seed": seed}).json() for seed in range(3)]
+            time.sleep(3 * lease)  # several dispatch rounds with no worker to take the jobs
+            assert broker.llen("celery") == 3
             workers.append(start_worker(server.env, "--broker", redis_broker))
-            quick = client.post("/jobs", json=JOB).json()
-            assert wait_for(client, quick["id"], ("succeeded",))["attempts"] == 1
+            for job in quick:
+                assert wait_for(client, job["id"], ("succeeded",))["attempts"] == 1
             # the fine-tune keeps the job running after its last episode: a wide window to kill it in
             slow = client.post("/jobs", json={**JOB, "agent": "ddpg", "episodes": 26, "finetune_steps": 300}).json()
+            workers.append(start_worker(server.env, "--broker", redis_broker))  # idle, waiting
             wait_for(client, slow["id"], ("running",), min_episode=21)
-            os.killpg(workers[0].pid, signal.SIGKILL)
-            workers.append(start_worker(server.env, "--broker", redis_broker))
+            victim = holder(pg_url, slow["id"], workers)
+            os.killpg(victim.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while client.get(f"/jobs/{slow['id']}").json()["attempts"] < 2:
+                assert time.monotonic() - killed < lease + 5, "not running again within the lease plus 5 s"
+                time.sleep(0.05)
+            print(f"recovered {time.monotonic() - killed:.1f} s after the kill (lease {lease:g} s)")
             done = wait_for(client, slow["id"], ("succeeded",), timeout=240)
             assert done["attempts"] == 2 and len(done["history"]) == 26
+            assert broker.llen("celery") == 0  # no duplicate message waits in the queue
     finally:
         for proc in workers:
             if proc.poll() is None:

@@ -33,7 +33,9 @@ def test_killed_worker_job_resumes_from_checkpoint(server):
             killed_at = client.get(f"/jobs/{job['id']}").json()
             assert killed_at["state"] == "running"  # still marked running: its lease will expire
             done_before = killed_at["progress"]["episode"]
-            second = start_worker(server.env, "--local")
+            # another data dir: the checkpoint is in the database, no shared volume is needed
+            elsewhere = {**server.env, "HWSEARCH_DATA_DIR": str(server.log.parent / "another-machine")}
+            second = start_worker(elsewhere, "--local")
             seen = []  # every episode count reported after the restart
             while (job_now := client.get(f"/jobs/{job['id']}").json())["state"] != "succeeded":
                 assert job_now["state"] in ("running", "queued"), job_now

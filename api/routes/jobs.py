@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, BackgroundTasks, Body, HTTPException, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import func, select
 
@@ -75,6 +75,8 @@ def submit_job(
     key: KeyDep,
     session: SessionDep,
     settings: SettingsDep,
+    db: DatabaseDep,
+    background: BackgroundTasks,
 ) -> JobOut:
     """Validate the spec (names, bits, budget feasibility) and queue it.
 
@@ -97,13 +99,10 @@ def submit_job(
     job = Job(owner_id=key.id, spec=data, state="queued", cancel_requested=False, attempts=0)
     session.add(job)
     session.commit()
-    if settings.broker_url:
-        from api.broker import dispatch
+    if settings.broker_url:  # send its message now, after the answer; the server's dispatch loop is the fallback
+        from api.broker import dispatch_pending
 
-        try:
-            dispatch(settings, job.id)
-        except Exception:  # broker down: the job stays queued and the re-dispatcher sends it later
-            pass
+        background.add_task(dispatch_pending, db, settings)
     return job_out(session, job)
 
 
