@@ -466,6 +466,33 @@ def test_policy_file_round_trips(tmp_path):
         write_policy_file(tmp_path / "bad2.json", broken)
 
 
+@pytest.mark.parametrize("agent", ["random", "ddpg", "ilp"])
+def test_max_bits_below_8_keeps_every_stored_policy_within_the_widths(agent):
+    """The int8 baseline is costed on the target's full grid, not the search's: a search
+    limited to 5 bits ends (it used to fail after its last episode) and stores no 8-bit point."""
+    result = run_search(spec(agent=agent, episodes=8, max_bits=5))
+    for point in [result.best, *result.pareto]:
+        assert all(b["weight_bits"] <= 5 and b["activation_bits"] <= 5 for b in point.policy.to_dict().values())
+    base = result.baseline_int8
+    assert all(b == {"weight_bits": 8, "activation_bits": 8} for b in base.policy.to_dict().values())
+    assert base.latency_ms > result.best.latency_ms and base.objective == pytest.approx(base.latency_ms)
+
+
+def test_cli_search_max_bits_5_writes_its_policy(tmp_path):
+    from typer.testing import CliRunner
+
+    from hwsearch.cli import app
+
+    out = tmp_path / "p.json"
+    args = ["search", "--model", "digits-cnn", "--target", "bismo-edge", "--budget", "0.5", "--agent", "random",
+            "--episodes", "3", "--eval-samples", "200", "--max-bits", "5", "--out", str(out)]
+    ok = CliRunner().invoke(app, args)
+    assert ok.exit_code == 0, ok.output
+    doc, _ = read_policy_file(out)
+    assert max(max(layer["weight_bits"], layer["activation_bits"]) for layer in doc["layers"]) <= 5
+    assert doc["baseline_int8"]["latency_ms"] > doc["totals"]["latency_ms"]
+
+
 def test_cli_search_writes_policy_and_refuses_cleanly(tmp_path):
     from typer.testing import CliRunner
 

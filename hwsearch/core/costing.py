@@ -144,8 +144,28 @@ class Costing:
         picked = self.grid[np.arange(self.n_layers), w, a].sum(axis=0)
         return Costs(float(picked[0]), float(picked[1]), float(picked[2]), self.objective(w, a))
 
+    def in_grid(self, policy: Policy) -> bool:
+        """Whether every width of ``policy`` is one of the search's (else it is a reference,
+        such as the int8 baseline of a search limited to 5 bits)."""
+        allowed = set(self.bits)
+        return all(policy[n].weight_bits in allowed and policy[n].activation_bits in allowed for n in self.names)
+
     def policy_costs(self, policy: Policy) -> Costs:
-        return self.costs(*self.to_index(policy))
+        """Totals of ``policy``: from the grid, or from the cost model for widths outside it."""
+        if self.in_grid(policy):
+            return self.costs(*self.to_index(policy))
+        totals = {"latency": 0.0, "energy": 0.0}
+        for latency, energy in self.layer_costs(policy):
+            totals["latency"] += latency
+            totals["energy"] += energy
+        size = sum(c * policy[n].weight_bits / 8 / 1e6 for n, c in zip(self.names, self.weight_counts))
+        values = {"latency": totals["latency"], "energy": totals["energy"], "size": size}
+        if len(self.weights) > 1:
+            int8 = {"latency": self.int8.latency_ms, "energy": self.int8.energy_mj, "size": self.int8.size_mb}
+            objective = sum(w * values[k] / int8[k] for k, w in self.weights.items())
+        else:
+            objective = values[next(iter(self.weights))]
+        return Costs(values["latency"], values["energy"], size, float(objective))
 
     def fits(self, w: np.ndarray, a: np.ndarray) -> bool:
         return self.objective(w, a) <= self.budget * (1 + 1e-9)

@@ -154,8 +154,10 @@ def run_search(
     episode_of: dict[Policy, int] = {}
     for rec in run.history:
         episode_of.setdefault(rec.policy, rec.episode)
-    points = [
-        problem.evaluated(p, scorer.cache[p], problem.policy_costs(p), episode=episode_of.get(p)) for p in scorer.order
+    points = [  # the search's own policies (not references outside its widths, e.g. int8 under --max-bits 5)
+        problem.evaluated(p, scorer.cache[p], problem.policy_costs(p), episode=episode_of.get(p))
+        for p in scorer.order
+        if problem.costing.in_grid(p)
     ]
 
     def stored(point: EvaluatedPolicy) -> EvaluatedPolicy:
