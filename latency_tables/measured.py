@@ -86,10 +86,11 @@ def layer_model(spec: LayerSpec, batch: int, quantized: bool, rng: np.random.Gen
     return model.SerializeToString(), {"x": x}
 
 
-def time_model(model: bytes, feed: dict[str, np.ndarray], warmup: int, repeats: int) -> float:
-    """Median wall time (ms) of one run on one thread, after ``warmup`` runs."""
+def time_samples(model: bytes, feed: dict[str, np.ndarray], warmup: int, repeats: int, threads: int = 1) -> list[float]:
+    """Wall times (ms) of ``repeats`` runs after ``warmup`` runs, with all graph
+    optimisations on (QDQ pairs fuse into integer kernels, as a deployment would run them)."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
@@ -100,7 +101,12 @@ def time_model(model: bytes, feed: dict[str, np.ndarray], warmup: int, repeats: 
         start = time.perf_counter()
         session.run(None, feed)
         samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+    return samples
+
+
+def time_model(model: bytes, feed: dict[str, np.ndarray], warmup: int, repeats: int) -> float:
+    """Median wall time (ms) of one run on one thread, after ``warmup`` runs."""
+    return statistics.median(time_samples(model, feed, warmup, repeats))
 
 
 def measure_specs(

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("latency_tables", "hwsearch.splits", "hwsearch.npz_data", "hwsearch.data", "hwsearch.zoo", "hwsearch.quant", "hwsearch.evaluate",
      "hwsearch.finetuned_weights", "hwsearch.robust", "hwsearch.env"),
     ("agents",),
-    ("hwsearch.search", "hwsearch.export", "hwsearch.policy_file", "hwsearch.report"),
+    ("hwsearch.search", "hwsearch.export", "hwsearch.policy_file", "hwsearch.report", "hwsearch.verify"),
     ("hwsearch.cli", "hwsearch.__main__", "api", "hwsearch.client"),
 )
 

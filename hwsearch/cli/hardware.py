@@ -155,3 +155,53 @@ def measure_cmd(
             _fail(f"measurement failed: {exc}")
     path = write_measured_table(out, measured_table_text(results, name, _label(model), batch, warmup, repeats))
     console.print(f"wrote {path}: {len(results)} shapes, widths 8 (int8 kernels) and 32 (fp32); no kernel below 8 bits")
+
+
+@app.command("verify")
+def verify_cmd(
+    policy_file: Annotated[Path, typer.Argument(help="policy file written by 'hwsearch search' (hwsearch.policy/v1)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (predicted_ms, measured_ms, every model)")] = False,
+    table: Annotated[
+        Path | None, typer.Option(help="the .csv table to predict with (default: the policy's target by name)")
+    ] = None,
+    warmup: Annotated[int, typer.Option(min=0, help="untimed runs first")] = 10,
+    repeats: Annotated[int, typer.Option(min=1, max=100_000, help="timed runs (median and spread)")] = 50,
+    threads: Annotated[int, typer.Option(min=1, max=256, help="onnxruntime threads (tables are measured on 1)")] = 1,
+) -> None:
+    """Time the policy's exported ONNX model here against its table's prediction (and uniform int8 and float)."""
+    import json
+
+    from hwsearch.data import DataError
+    from hwsearch.export import ExportError
+    from hwsearch.finetuned_weights import read_sidecar
+    from hwsearch.search import SpecError
+    from hwsearch.verify import verify_policy
+    from latency_tables import TableError, get_target
+
+    try:
+        doc = json.loads(policy_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        _fail(f"cannot read {policy_file}: {exc.strerror or exc}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{policy_file} is not JSON: {exc}")
+    try:
+        target = get_target(str(table)) if table is not None else None
+        with err.status("exporting and timing the policy, uniform int8 and the float model"):
+            result = verify_policy(doc, read_sidecar(policy_file, doc), target, warmup, repeats, threads)
+    except (ExportError, DataError, SpecError, TableError, ValueError, KeyError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    out = Table(title=f"{policy_file.name}: predicted by {result.target} (batch {result.batch}), measured here ({result.threads} thread(s))")
+    for column in ("model", "predicted ms", "measured ms (median)", "p10-p90 ms", "measured / predicted"):
+        out.add_column(column, justify="left" if column == "model" else "right")
+    for m in result.models:
+        out.add_row(
+            m.name,
+            "n/a" if m.predicted_ms is None else f"{m.predicted_ms:.4g}",
+            f"{m.measured.median_ms:.4g}",
+            f"{m.measured.p10_ms:.4g}-{m.measured.p90_ms:.4g}",
+            "n/a" if m.ratio is None else f"{m.ratio:.2f}",
+        )
+    console.print(out)

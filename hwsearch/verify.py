@@ -1,0 +1,152 @@
+"""Predicted against measured: a policy's table latency beside its exported model's real speed.
+
+A search trusts its table: a policy's predicted latency is the sum of its layers' entries.
+``verify_policy`` checks that promise on this machine: it exports the policy as the ONNX
+QDQ model a deployment would load, times it in onnxruntime (warm-up, then the median of
+N runs and their spread), and does the same for uniform int8 and for the float model, so
+the user sees whether the table ranks and sizes them as the runtime does. The timings
+mean most for a table measured here (``hwsearch hardware measure``); for a simulated
+target they show only what this CPU does with the same models.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+
+from hwsearch.core.cost_model import CostModel, TableError
+from hwsearch.core.policy import Policy
+from hwsearch.export import export_policy
+from hwsearch.export.calibrated import build_float_model, calibration_inputs, policy_of
+from hwsearch.export.onnx_qdq import float_onnx
+from hwsearch.search.problem import trace_model
+from hwsearch.zoo import is_onnx
+from latency_tables import get_target
+from latency_tables.measured import time_samples
+
+FLOAT_BITS = 32
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall times of one model in onnxruntime: median and the 10th/90th percentiles (ms)."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    repeats: int
+    warmup: int
+
+    @classmethod
+    def of(cls, samples: list[float], warmup: int) -> Timing:
+        q = statistics.quantiles(samples, n=10) if len(samples) > 1 else [samples[0]] * 9
+        return cls(statistics.median(samples), q[0], q[-1], len(samples), warmup)
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    """One exported model: what the table predicts and what the runtime measured."""
+
+    name: str  # policy | uniform_int8 | float
+    predicted_ms: float | None
+    measured: Timing
+
+    @property
+    def ratio(self) -> float | None:
+        """measured / predicted (1.0: the table is exact)."""
+        return self.measured.median_ms / self.predicted_ms if self.predicted_ms else None
+
+
+@dataclass(frozen=True)
+class Verification:
+    target: str
+    batch: int
+    threads: int
+    models: list[VerifiedModel]
+
+    def model(self, name: str) -> VerifiedModel:
+        return next(m for m in self.models if m.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: the policy's ``predicted_ms``/``measured_ms`` first, then every model."""
+        policy = self.model("policy")
+        return {
+            "predicted_ms": policy.predicted_ms,
+            "measured_ms": policy.measured.median_ms,
+            "ratio": policy.ratio,
+            "target": self.target,
+            "batch": self.batch,
+            "threads": self.threads,
+            "models": [{"name": m.name, "predicted_ms": m.predicted_ms, "ratio": m.ratio, **asdict(m.measured)} for m in self.models],
+        }
+
+
+def uniform_document(doc: dict, bits: int) -> dict:
+    """``doc`` with every layer at ``bits`` (weights and activations): a reference to export."""
+    out = copy.deepcopy(doc)
+    for layer in out["layers"]:
+        layer["weight_bits"] = layer["activation_bits"] = bits
+    return out
+
+
+def predicted_ms(target: CostModel, specs: list, policy: Policy) -> float | None:
+    """The table's latency of ``policy`` (None where the table has no entry for its widths)."""
+    try:
+        value = target.policy_cost(specs, policy).latency_ms
+    except (TableError, KeyError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _input_name(content: bytes) -> str:
+    graph = onnx.load_from_string(content).graph
+    initializers = {init.name for init in graph.initializer}
+    return next(i.name for i in graph.input if i.name not in initializers)
+
+
+def verify_policy(
+    doc: dict,
+    finetuned_weights: bytes | None = None,
+    target: CostModel | None = None,
+    warmup: int = 10,
+    repeats: int = 50,
+    threads: int = 1,
+) -> Verification:
+    """Export and time the policy, uniform int8 and the float model; predict each from the table.
+
+    ``target`` defaults to the document's (``spec.target``); pass one for a policy whose
+    table is not on this machine by that name (a service upload). One thread by default,
+    as ``hwsearch hardware measure`` times layers. Raises ``ExportError`` or ``ValueError``
+    with a message for the user.
+    """
+    spec = doc.get("spec") or {}
+    target = target or get_target(spec.get("target") or doc["target"])
+    specs = trace_model(doc["model"], data=spec.get("data"))
+    calib = calibration_inputs(doc)
+    x = np.repeat(calib[:1].numpy().astype(np.float32), target.batch, axis=0)
+    policy = policy_of(doc)
+    names = [layer["name"] for layer in doc["layers"]]
+    if is_onnx(doc["model"]):
+        with open(doc["model"], "rb") as fh:
+            float_content = fh.read()
+    else:
+        float_content = float_onnx(build_float_model(doc, finetuned_weights), calib[:1]).SerializeToString()
+    exports = {
+        "policy": (export_policy(doc, "onnx", finetuned_weights=finetuned_weights).content, policy),
+        "uniform_int8": (
+            export_policy(uniform_document(doc, 8), "onnx", finetuned_weights=finetuned_weights).content,
+            Policy.uniform(names, 8),
+        ),
+        "float": (float_content, Policy.uniform(names, FLOAT_BITS)),
+    }
+    models = []
+    for name, (content, reference) in exports.items():
+        samples = time_samples(content, {_input_name(content): x}, warmup, repeats, threads)
+        models.append(VerifiedModel(name, predicted_ms(target, specs, reference), Timing.of(samples, warmup)))
+    return Verification(target.name, target.batch, threads, models)
