@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
+from api.body_limit import BodyLimit, BodyLimitMiddleware
 from api.db import Database, migrate
 from api.errors import install_error_handlers
 from api.routes import datasets, hardware, jobs, meta, models, policies
@@ -17,6 +18,22 @@ from api.settings import Settings
 
 log = logging.getLogger("hwsearch.api")
 API_PREFIX = "/api/v1"
+MULTIPART_SLACK = 64_000  # bytes an upload's body may have beyond its file: the form's fields and headers
+
+
+def body_limits(settings: Settings) -> Callable[[str, str], BodyLimit]:
+    """Each request's body limit: the upload routes' from their file limits, the rest ``max_body_bytes``."""
+    uploads = {
+        f"{API_PREFIX}/hardware": BodyLimit(settings.max_upload_bytes + MULTIPART_SLACK, f"table files up to {settings.max_upload_bytes} bytes"),
+        f"{API_PREFIX}/models": BodyLimit(settings.max_model_bytes + MULTIPART_SLACK, f"model files up to {settings.max_model_bytes} bytes"),
+        f"{API_PREFIX}/datasets": BodyLimit(settings.max_dataset_bytes + MULTIPART_SLACK, f"data set files up to {settings.max_dataset_bytes} bytes"),
+    }
+    default = BodyLimit(settings.max_body_bytes)
+
+    def limit_for(method: str, path: str) -> BodyLimit:
+        return uploads.get(path.rstrip("/"), default) if method == "POST" else default
+
+    return limit_for
 
 
 async def _redispatch_loop(app: FastAPI) -> None:
@@ -58,10 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "(create a key with `hwsearch keys create`)."
         ),
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.db = Database(settings.db_url)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     install_error_handlers(app)
     for module in (jobs, policies, hardware, models, datasets, meta):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -6,13 +6,15 @@ import pytest
 
 from tests.service import running_server
 
+MODEL_LIMIT = 2_000_000
+
 SPEC = {"model": "digits-cnn", "target": "bismo-edge", "objective": "latency", "budget": {"relative": 0.5}, "agent": "random", "episodes": 3, "seed": 0}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     # no worker: jobs stay queued, which is all these tests need
-    with running_server(tmp_path_factory.mktemp("contract"), workers=0) as srv:
+    with running_server(tmp_path_factory.mktemp("contract"), workers=0, HWSEARCH_MAX_MODEL_BYTES=str(MODEL_LIMIT)) as srv:
         yield srv
 
 
@@ -63,3 +65,43 @@ def test_non_finite_numbers_are_a_422_not_a_500(alice, body):
     text = response.text
     assert "NaN" in text or "Infinity" in text  # the input is echoed, spelled as a string
     assert response.json()["message"].startswith(("budget", "objective"))
+
+
+def test_an_oversized_json_body_is_a_json_413_with_sizes(alice):
+    body = b'{"model": "' + b"x" * 1_500_000 + b'"}'
+    response = post_raw(alice, "/jobs", body)
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == {
+        "message": f"request body is {len(body)} bytes; at most 1000000 accepted",
+        "detail": {"size": len(body), "limit": 1_000_000},
+    }
+
+
+def test_a_body_without_a_length_is_counted_as_it_arrives(alice):
+    def chunks():
+        for _ in range(30):
+            yield b"x" * 100_000
+
+    response = alice.post("/jobs", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    message = response.json()["message"]
+    assert message.startswith("request body is at least ") and message.endswith("bytes; at most 1000000 accepted"), message
+
+
+@pytest.mark.parametrize(
+    ("path", "size", "note"),
+    [("/hardware", 6_000_000, "table files up to 5000000 bytes"), ("/models", MODEL_LIMIT + 100_000, f"model files up to {MODEL_LIMIT} bytes")],
+)
+def test_oversized_uploads_are_json_413s_naming_the_file_limit(alice, path, size, note):
+    response = alice.post(path, files={"file": ("big.bin", b"\0" * size)})
+    assert response.status_code == 413
+    body = response.json()
+    assert body["message"].startswith("request body is ") and body["message"].endswith(f"accepted ({note})"), body
+    assert body["detail"]["size"] > size
+
+
+def test_a_file_just_over_its_limit_is_refused_by_the_upload_check(alice):
+    response = alice.post("/models", files={"file": ("net.onnx", b"\0" * (MODEL_LIMIT + 1))})
+    assert response.status_code == 413
+    assert response.json()["message"] == f"file: larger than the limit of {MODEL_LIMIT} bytes"

@@ -21,7 +21,6 @@ from api.uploads import UPLOAD_PREFIX, delete_upload, owned_dataset, owned_model
 from hwsearch.search import MODELS, DataError, check_npz
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
-BODY_CAP = 4 << 30
 NOT_FOUND = {404: {"model": ErrorBody, "description": "No such data set, or another key's."}}
 
 
@@ -78,7 +77,6 @@ def delete_dataset(dataset_id: UploadId, key: KeyDep, session: SessionDep, setti
     response_model=DatasetOut,
     status_code=201,
     summary="Upload a data set (.npz)",
-    max_body_size=BODY_CAP,
     responses={
         413: {"model": ErrorBody, "description": "The file is larger than the server's limit."},
         422: {"model": ErrorBody, "description": "Not a plain-array .npz, inconsistent splits, or not for the model named."},

@@ -15,7 +15,6 @@ from api.schemas import HardwareOut
 from api.uploads import owned_table
 
 router = APIRouter(prefix="/hardware", tags=["hardware"])
-UPLOAD_LIMIT = 5_000_000  # bytes; the route's body limit (the app's default is smaller)
 
 
 def _clean(value):
@@ -82,7 +81,6 @@ def get_hardware(name: str, key: KeyDep, session: SessionDep) -> HardwareOut:
     response_model=HardwareOut,
     status_code=201,
     summary="Upload a measured latency/energy table",
-    max_body_size=UPLOAD_LIMIT + 64_000,  # the file plus multipart overhead
 )
 def upload_hardware(
     key: KeyDep,
@@ -96,7 +94,7 @@ def upload_hardware(
 
     raw = file.file.read(settings.max_upload_bytes + 1)
     if len(raw) > settings.max_upload_bytes:
-        raise HTTPException(413, f"file: larger than {settings.max_upload_bytes} bytes")
+        raise HTTPException(413, f"file: larger than the limit of {settings.max_upload_bytes} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

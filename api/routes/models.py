@@ -21,8 +21,6 @@ from api.uploads import UPLOAD_PREFIX, delete_upload, owned_model, store_upload
 from hwsearch.search import MODELS, PICKLE_HINT, ModelCheckError, ModelReport, check_model
 
 router = APIRouter(prefix="/models", tags=["models"])
-#: the route's own body cap; the setting ``max_model_bytes`` (below it) is what users meet
-BODY_CAP = 4 << 30
 PYTORCH_SUFFIXES = (".pt", ".pth", ".pt2", ".ptl")
 NOT_FOUND = {404: {"model": ErrorBody, "description": "No such model, or another key's upload."}}
 
@@ -78,7 +76,6 @@ def delete_model(model_id: UploadId, key: KeyDep, session: SessionDep, settings:
     response_model=UploadedModelOut,
     status_code=201,
     summary="Upload an ONNX model",
-    max_body_size=BODY_CAP,
     responses={
         413: {"model": ErrorBody, "description": "The file is larger than the server's limit."},
         422: {"model": ErrorBody, "description": "Not ONNX (e.g. a PyTorch file), malformed, or ops that cannot be imported."},
