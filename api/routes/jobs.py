@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import func, select
 
@@ -141,12 +141,19 @@ def cancel_job(job_id: JobId, key: KeyDep, session: SessionDep) -> JobOut:
     return job_out(session, job)
 
 
+def watched_job(job_id: JobId, key: KeyDep, session: SessionDep) -> int:
+    """The caller's job to stream, checked before the stream starts: a missing or another key's
+    job is a JSON 404, not a 200 that breaks off. The session is then closed, so an open
+    stream holds no database connection."""
+    get_owned_job(session, key, job_id)
+    session.close()
+    return job_id
+
+
 @router.get("/{job_id}/events", response_class=EventSourceResponse, summary="Stream a job's progress (SSE)")
 async def job_events(
-    job_id: JobId,
-    key: KeyDep,
+    job_id: Annotated[int, Depends(watched_job)],
     db: DatabaseDep,
-    session: SessionDep,
     interval: Annotated[float, Query(ge=0.1, le=10, description="Seconds between checks.")] = 0.5,
 ) -> AsyncIterator[ServerSentEvent]:
     """Events: ``progress`` whenever the job's state or progress changes, then one ``done``.
@@ -154,8 +161,6 @@ async def job_events(
     An async generator: an open stream waits on the event loop, not on one of the
     threads that serve ordinary requests, so many watchers do not starve the API.
     """
-    get_owned_job(session, key, job_id)
-    session.close()
 
     def read() -> dict:
         with db.sessions() as s:
