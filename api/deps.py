@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.auth import find_key
+from api.auth import find_key, is_revoked
 from api.db import Database
 from api.models import ApiKey
 from api.settings import Settings
@@ -38,7 +38,8 @@ def current_key(
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer KEY' (create one with `hwsearch keys create`)", headers={"WWW-Authenticate": "Bearer"})
     key = find_key(session, credentials.credentials)
     if key is None:
-        raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+        reason = "API key revoked" if is_revoked(session, credentials.credentials) else "unknown API key"
+        raise HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
     return key
 
 
