@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api.body_limit import BodyLimit, BodyLimitMiddleware
 from api.db import Database, migrate
 from api.errors import install_error_handlers
+from api.rate_limit import RateLimiter
 from api.routes import datasets, hardware, jobs, meta, models, policies
 from api.web import router as web_router
 from api.settings import Settings
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings.db_url)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     install_error_handlers(app)
     for module in (jobs, policies, hardware, models, datasets, meta):
