@@ -14,7 +14,7 @@ SPEC = {"model": "digits-cnn", "target": "bismo-edge", "objective": "latency", "
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     # no worker: jobs stay queued, which is all these tests need
-    with running_server(tmp_path_factory.mktemp("contract"), workers=0, HWSEARCH_MAX_MODEL_BYTES=str(MODEL_LIMIT)) as srv:
+    with running_server(tmp_path_factory.mktemp("errors"), workers=0, HWSEARCH_MAX_MODEL_BYTES=str(MODEL_LIMIT)) as srv:
         yield srv
 
 
