@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api.body_limit import BodyLimit, BodyLimitMiddleware
 from api.db import Database, migrate
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.rate_limit import RateLimiter
 from api.routes import datasets, hardware, jobs, meta, models, policies
 from api.web import router as web_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     install_error_handlers(app)
+    install_openapi(app)
     for module in (jobs, policies, hardware, models, datasets, meta):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(web_router)  # the web page (api/web): page shells, static files, baselines
