@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+import jsonschema
 import pytest
 
 from api.rate_limit import RateLimiter
@@ -24,6 +26,11 @@ def test_the_sixth_quick_request_is_a_429_with_retry_after_and_other_keys_are_un
         body = refused.json()
         assert body["message"].startswith("rate limit: at most 5 requests a minute per API key")
         assert body["detail"] == {"limit_per_minute": 5, "retry_after": retry_after}
+        doc = httpx.get(server.url.removesuffix("/api/v1") + "/openapi.json").json()
+        declared = doc["paths"]["/api/v1/hardware"]["get"]["responses"]["429"]
+        assert "Retry-After" in declared["headers"]
+        schema = {**declared["content"]["application/json"]["schema"], "components": doc["components"]}
+        jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
         assert calm.get("/jobs").status_code == 200
         assert busy.get("/healthz").status_code == 200  # no key, no limit
 
@@ -47,3 +54,10 @@ def test_tokens_come_back_at_the_rate_and_zero_turns_the_limit_off():
     assert limiter.take(1) > 0
     off = RateLimiter(0)
     assert all(off.take(1) == 0.0 for _ in range(1000))
+
+
+def test_every_keyed_operation_declares_the_429(server):
+    doc = httpx.get(server.url.removesuffix("/api/v1") + "/openapi.json").json()
+    keyed = [(m, p, op) for p, ops in doc["paths"].items() for m, op in ops.items() if op.get("security")]
+    assert len(keyed) >= 20
+    assert not [f"{m.upper()} {p}" for m, p, op in keyed if "429" not in op["responses"]]
