@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from api.body_limit import BodyLimit, BodyLimitMiddleware
 from api.db import Database, migrate
+from api.docs_ui import router as docs_router
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.rate_limit import RateLimiter
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "(create a key with `hwsearch keys create`)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # api/docs_ui.py serves /docs and /redoc from local files instead of a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = Database(settings.db_url)
@@ -87,4 +90,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (jobs, policies, hardware, models, datasets, meta):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(web_router)  # the web page (api/web): page shells, static files, baselines
+    app.include_router(docs_router)  # Swagger UI and ReDoc
     return app
