@@ -1,4 +1,4 @@
-"""Assemble the FastAPI app: settings, store (migrated on start), routes, error handlers."""
+"""Assemble the FastAPI app: settings, store (migrated on start), body limits, the rate limiter, routes, error handlers and their declaration in the OpenAPI document, the docs pages."""
 
 from __future__ import annotations
 
