@@ -1,22 +1,42 @@
-"""Assemble the FastAPI app: settings, store (migrated on start), routes, error handlers."""
+"""Assemble the FastAPI app: settings, store (migrated on start), body limits, the rate limiter, routes, error handlers and their declaration in the OpenAPI document, the docs pages."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
+from api.body_limit import BodyLimit, BodyLimitMiddleware
 from api.db import Database, migrate
+from api.docs_ui import router as docs_router
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
+from api.rate_limit import RateLimiter
 from api.routes import datasets, hardware, jobs, meta, models, policies
 from api.web import router as web_router
 from api.settings import Settings
 
 log = logging.getLogger("hwsearch.api")
 API_PREFIX = "/api/v1"
+MULTIPART_SLACK = 64_000  # bytes an upload's body may have beyond its file: the form's fields and headers
+
+
+def body_limits(settings: Settings) -> Callable[[str, str], BodyLimit]:
+    """Each request's body limit: the upload routes' from their file limits, the rest ``max_body_bytes``."""
+    uploads = {
+        f"{API_PREFIX}/hardware": BodyLimit(settings.max_upload_bytes + MULTIPART_SLACK, f"table files up to {settings.max_upload_bytes} bytes"),
+        f"{API_PREFIX}/models": BodyLimit(settings.max_model_bytes + MULTIPART_SLACK, f"model files up to {settings.max_model_bytes} bytes"),
+        f"{API_PREFIX}/datasets": BodyLimit(settings.max_dataset_bytes + MULTIPART_SLACK, f"data set files up to {settings.max_dataset_bytes} bytes"),
+    }
+    default = BodyLimit(settings.max_body_bytes)
+
+    def limit_for(method: str, path: str) -> BodyLimit:
+        return uploads.get(path.rstrip("/"), default) if method == "POST" else default
+
+    return limit_for
 
 
 async def _dispatch_loop(app: FastAPI) -> None:
@@ -55,12 +75,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "(create a key with `hwsearch keys create`)."
         ),
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
+        docs_url=None,  # api/docs_ui.py serves /docs and /redoc from local files instead of a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = Database(settings.db_url)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     install_error_handlers(app)
+    install_openapi(app)
     for module in (jobs, policies, hardware, models, datasets, meta):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(web_router)  # the web page (api/web): page shells, static files, baselines
+    app.include_router(docs_router)  # Swagger UI and ReDoc
     return app

@@ -1,7 +1,8 @@
-"""Request dependencies: the database session and the caller's API key."""
+"""Request dependencies: the database session, and the caller's API key (authenticated, then rate-limited)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -9,8 +10,9 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.auth import find_key
+from api.auth import find_key, is_revoked
 from api.db import Database
+from api.errors import ApiError
 from api.models import ApiKey
 from api.settings import Settings
 
@@ -38,12 +40,28 @@ def current_key(
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer KEY' (create one with `hwsearch keys create`)", headers={"WWW-Authenticate": "Bearer"})
     key = find_key(session, credentials.credentials)
     if key is None:
-        raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+        reason = "API key revoked" if is_revoked(session, credentials.credentials) else "unknown API key"
+        raise HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
+    return key
+
+
+def limited_key(request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:
+    """The caller's key, once its rate limit (``api.rate_limit``, per API process) allows one more request."""
+    limiter = request.app.state.rate_limiter
+    wait = limiter.take(key.id)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise ApiError(
+            429,
+            f"rate limit: at most {limiter.per_minute} requests a minute per API key; retry in {seconds} s",
+            info={"limit_per_minute": limiter.per_minute, "retry_after": seconds},
+            headers={"Retry-After": str(seconds)},
+        )
     return key
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-KeyDep = Annotated[ApiKey, Depends(current_key)]
+KeyDep = Annotated[ApiKey, Depends(limited_key)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 

@@ -14,8 +14,23 @@ JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class ErrorBody(BaseModel):
-    message: str = Field(..., description="What went wrong, naming the field for validation errors.")
-    detail: Any = Field(None, description="Machine-readable details (e.g. each invalid field's location).")
+    """The body of every error answer (4xx and 500)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"message": "budget: no policy can meet 0.01 x int8 = 0.000049 ms: ...", "detail": [{"type": "value_error", "loc": ["body", "budget"], "msg": "...", "input": None}]},
+                {"message": "request body is 2000000 bytes; at most 1000000 accepted", "detail": {"size": 2000000, "limit": 1000000}},
+            ]
+        }
+    )
+
+    message: str = Field(..., description="What went wrong, for a person: validation errors start with the field's name (`budget.relative: ...`).")
+    detail: Any = Field(
+        None,
+        description="Machine-readable details, or null: for a 422 pydantic's list of errors (type, loc, msg, input; "
+        "non-finite numbers spelled as strings), for a 413 the size and limit, for a 429 the limit and retry_after.",
+    )
 
 
 class Page(BaseModel, Generic[T]):
@@ -46,9 +61,9 @@ class JobOut(BaseModel):
     error: str | None = Field(None, description="Why the job failed.")
     cancel_requested: bool = Field(..., description="A cancel was asked for; the job stops within one episode.")
     attempts: int = Field(..., description="Times a worker picked the job up (more than 1 after a worker was lost).")
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: datetime = Field(..., description="When the job was submitted (UTC).")
+    started_at: datetime | None = Field(None, description="When a worker first started it (UTC); null while queued.")
+    finished_at: datetime | None = Field(None, description="When it succeeded, failed or was cancelled (UTC).")
     best_policy_id: int | None = Field(None, description="Id of the stored best policy once the job has one.")
 
 
@@ -63,23 +78,23 @@ class PolicySummary(BaseModel):
     id: int = Field(..., description="Policy id.")
     job_id: int | None = Field(None, description="Job that found it.")
     kind: str = Field(..., description="'best' (the job's answer) or 'pareto' (on the accuracy/cost front).")
-    model: str
-    target: str
-    objective: str
+    model: str = Field(..., description="The job's model: a built-in name or `upload:ID`.")
+    target: str = Field(..., description="The hardware target it was costed on.")
+    objective: str = Field(..., description="The objective it was searched for, e.g. 'latency' or 'latency:0.7,energy:0.3'.")
     accuracy: float = Field(..., description="Top-1 accuracy on the validation subset (0..1).")
     latency_ms: float = Field(..., description="Whole-model latency on the target.")
     energy_mj: float | None = Field(None, description="Whole-model energy; null if the target has no energy figures.")
     size_mb: float = Field(..., description="Weights' size at the policy's bits (MB).")
-    created_at: datetime
+    created_at: datetime = Field(..., description="When the policy was stored (UTC).")
 
 
 class LayerOut(BaseModel):
     name: str = Field(..., description="Qualified module name.")
     op: str = Field(..., description="conv2d, depthwise_conv2d or linear.")
-    weight_bits: int
-    activation_bits: int
-    latency_ms: float | None = None
-    energy_mj: float | None = None
+    weight_bits: int = Field(..., description="Bits of the layer's weights (2..8).")
+    activation_bits: int = Field(..., description="Bits of the layer's input activations (2..8).")
+    latency_ms: float | None = Field(None, description="The layer's latency on the target at these bits (ms).")
+    energy_mj: float | None = Field(None, description="The layer's energy (mJ); null if the target has no energy figures.")
 
 
 class PolicyDetail(PolicySummary):
@@ -91,18 +106,18 @@ class PolicyDetail(PolicySummary):
 
 class HardwareOut(BaseModel):
     name: str = Field(..., description="Target name to use in a job's 'target' (uploads: 'upload:ID').")
-    description: str = ""
-    units: dict[str, str] = Field(default_factory=dict)
+    description: str = Field("", description="What the target is (a simulator, a measured table, ...).")
+    units: dict[str, str] = Field(default_factory=dict, description="Unit of each figure, e.g. {\"latency\": \"ms\", \"energy\": \"mJ\"}.")
     supported_bits: list[int] | None = Field(None, description="Widths with a real kernel; null = every width 2..8.")
     builtin: bool = Field(True, description="Shipped with hwsearch (visible to every key).")
     info: dict[str, Any] = Field(default_factory=dict, description="Target-specific details.")
 
 
 class ModelOut(BaseModel):
-    name: str
-    description: str
+    name: str = Field(..., description="The model's name (built-in) or its label (upload).")
+    description: str = Field(..., description="What the model is.")
     dataset: str | None = Field(None, description="Data set it is evaluated on; null for architecture-only models.")
-    input_shape: list[int]
+    input_shape: list[int] = Field(..., description="One sample's input (C, H, W).")
     searchable: bool = Field(
         ..., description="Has trained weights, so a search can measure accuracy (an upload's job names its data set)."
     )
@@ -110,19 +125,43 @@ class ModelOut(BaseModel):
     builtin: bool = Field(True, description="A built-in model (shared) rather than one of your uploads.")
 
 
+def _describe(descriptions: dict[str, str]):
+    """A ``json_schema_extra`` giving the named properties a description where they have none."""
+
+    def extra(schema: dict[str, Any], _model: type) -> None:
+        for name, text in descriptions.items():
+            schema["properties"][name].setdefault("description", text)
+
+    return extra
+
+
+class ModelCheckReport(ModelReport):
+    """What the upload check found (``hwsearch.search.ModelReport``, with every field described)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_describe(
+            {
+                "output_shape": "One sample's output shape (batch 1).",
+                "layers": "The quantizable layers a policy gives bits to, in execution order.",
+                "unquantized": "Weights no bit width applies to (they stay float), with their share of the model's weights.",
+            }
+        )
+    )
+
+
 class UploadedModelOut(ModelOut):
     """An uploaded ONNX model and what its check found."""
 
-    id: int
+    id: int = Field(..., description="Upload id (the N of upload:N).")
     filename: str = Field(..., description="The uploaded file's name.")
     sha256: str = Field(..., description="SHA-256 of the file.")
-    size_bytes: int
-    created_at: datetime
-    report: ModelReport = Field(..., description="Quantizable layers, weights that stay float, agreement with onnxruntime.")
+    size_bytes: int = Field(..., description="The file's size.")
+    created_at: datetime = Field(..., description="When it was uploaded (UTC).")
+    report: ModelCheckReport = Field(..., description="Quantizable layers, weights that stay float, agreement with onnxruntime.")
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"] = Field("ok", description="Always 'ok' when the API and its database answer.")
     database: str = Field(..., description="Database dialect in use.")
     queue: str = Field(..., description="'local' (workers poll the database) or 'celery'.")
 
@@ -130,15 +169,15 @@ class Health(BaseModel):
 class DatasetOut(BaseModel):
     """An uploaded .npz data set and what its check found."""
 
-    id: int
+    id: int = Field(..., description="Upload id (the N of upload:N).")
     ref: str = Field(..., description="What a job's `data` names: `upload:ID`.")
-    name: str
+    name: str = Field(..., description="Its label (default: the file's name).")
     filename: str = Field(..., description="The uploaded file's name.")
     sha256: str = Field(..., description="SHA-256 of the file.")
-    size_bytes: int
-    created_at: datetime
+    size_bytes: int = Field(..., description="The file's size.")
+    created_at: datetime = Field(..., description="When it was uploaded (UTC).")
     counts: dict[str, int] = Field(..., description="Images per split (calib, val, test, and train when given).")
     image_shape: list[int] = Field(..., description="One image's (C, H, W).")
-    num_classes: int
+    num_classes: int = Field(..., description="Classes the labels span (the largest label + 1).")
     dtype: str = Field(..., description="The images' dtype as uploaded (uint8 is scaled by 1/255).")
     warnings: list[str] = Field(..., description="E.g. a validation split too small to rank policies reliably.")

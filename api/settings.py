@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_episodes: int = Field(5_000, description="Most episodes one job may ask for.")
     max_model_bytes: int = Field(200_000_000, ge=1, description="Largest ONNX model upload accepted.")
     max_dataset_bytes: int = Field(200_000_000, ge=1, description="Largest .npz data set upload accepted.")
+    rate_limit_per_minute: int = Field(
+        600, ge=0, description="Requests a minute each API key may make (bursts up to that many), per API process; 0 = no limit."
+    )
 
     @property
     def db_url(self) -> str:

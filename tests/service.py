@@ -16,6 +16,10 @@ from pathlib import Path
 import httpx
 
 FAST_LEASE = "3"  # seconds: a killed worker's job is re-claimable quickly in tests
+# Requests a minute per key: high enough that polling tests (wait_for asks 20 times a second)
+# are never throttled, while every request still passes through the limiter.
+# tests/test_service_rate_limit.py starts its server with a low one.
+TEST_RATE_LIMIT = "100000"
 
 
 def free_port() -> int:
@@ -25,7 +29,10 @@ def free_port() -> int:
 
 
 def service_env(data_dir: Path, db_url: str, broker: str | None = None) -> dict[str, str]:
-    env = {**os.environ, "HWSEARCH_DATA_DIR": str(data_dir), "HWSEARCH_DATABASE_URL": db_url, "HWSEARCH_LEASE_SECONDS": FAST_LEASE}
+    env = {
+        **os.environ, "HWSEARCH_DATA_DIR": str(data_dir), "HWSEARCH_DATABASE_URL": db_url, "HWSEARCH_LEASE_SECONDS": FAST_LEASE,
+        "HWSEARCH_RATE_LIMIT_PER_MINUTE": TEST_RATE_LIMIT,
+    }
     env.pop("HWSEARCH_BROKER_URL", None)
     if broker:
         env["HWSEARCH_BROKER_URL"] = broker

@@ -156,6 +156,16 @@ def test_events_stream_progress_then_done(alice, finished_job):
     assert events == ["progress", "done"]
 
 
+def test_events_of_another_keys_job_or_none_are_a_json_404_before_any_stream(server, alice, bob, finished_job):
+    for client, job_id in ((bob, finished_job["id"]), (alice, 2_000_000)):
+        with client.stream("GET", f"/jobs/{job_id}/events") as response:
+            response.read()
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["message"] == f"job {job_id} not found"
+    assert "Traceback" not in server.log.read_text()
+
+
 def test_cancel_running_job_keeps_best_policy(alice):
     job = alice.post("/jobs", json={**SHORT_JOB, "agent": "ddpg", "episodes": 500}).json()
     wait_for(alice, job["id"], ("running",), min_episode=2)

@@ -10,19 +10,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Path, UploadFile
 from sqlalchemy import select
 
 from api.deps import KeyDep, SessionDep, SettingsDep, UploadId
 from api.errors import param_error
+from api.openapi import answers
 from api.models import UploadedDataset
-from api.schemas import DatasetOut, ErrorBody
+from api.schemas import DatasetOut
 from api.uploads import UPLOAD_PREFIX, delete_upload, owned_dataset, owned_model, store_upload
 from hwsearch.search import MODELS, DataError, check_npz
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
-BODY_CAP = 4 << 30
-NOT_FOUND = {404: {"model": ErrorBody, "description": "No such data set, or another key's."}}
+NOT_FOUND = answers((404, "No such data set, or another key's."))
+DatasetRef = Annotated[str, Path(max_length=200, description="`upload:ID` of one of your data sets.")]
 
 
 def _out(row: UploadedDataset) -> DatasetOut:
@@ -58,8 +59,8 @@ def list_datasets(key: KeyDep, session: SessionDep) -> list[DatasetOut]:
     return [_out(r) for r in rows]
 
 
-@router.get("/{ref}", response_model=DatasetOut, summary="Describe one of your data sets (upload:ID)", responses=NOT_FOUND)
-def get_dataset(ref: str, key: KeyDep, session: SessionDep) -> DatasetOut:
+@router.get("/{ref}", response_model=DatasetOut, summary="Describe one of your data sets (upload:ID)", responses={**NOT_FOUND, **answers(422)})
+def get_dataset(ref: DatasetRef, key: KeyDep, session: SessionDep) -> DatasetOut:
     return _out(_owned(session, key, ref))
 
 
@@ -67,7 +68,7 @@ def get_dataset(ref: str, key: KeyDep, session: SessionDep) -> DatasetOut:
     "/{dataset_id}",
     status_code=204,
     summary="Delete one of your data sets",
-    responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "A job uses the data set."}},
+    responses={**NOT_FOUND, **answers((409, "A job uses the data set."), 422)},
 )
 def delete_dataset(dataset_id: UploadId, key: KeyDep, session: SessionDep, settings: SettingsDep) -> None:
     delete_upload(session, settings, _owned(session, key, f"{UPLOAD_PREFIX}{dataset_id}"), "data")
@@ -78,11 +79,10 @@ def delete_dataset(dataset_id: UploadId, key: KeyDep, session: SessionDep, setti
     response_model=DatasetOut,
     status_code=201,
     summary="Upload a data set (.npz)",
-    max_body_size=BODY_CAP,
-    responses={
-        413: {"model": ErrorBody, "description": "The file is larger than the server's limit."},
-        422: {"model": ErrorBody, "description": "Not a plain-array .npz, inconsistent splits, or not for the model named."},
-    },
+    responses=answers(
+        (413, "The file is larger than the server's limit (max_dataset_bytes)."),
+        (422, "Not a plain-array .npz, inconsistent splits, not for the model named, or a form field is invalid."),
+    ),
 )
 def upload_dataset(
     key: KeyDep,

@@ -5,17 +5,18 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Path, UploadFile
 from sqlalchemy import select
 
 from api.deps import KeyDep, SessionDep, SettingsDep
 from api.errors import param_error
+from api.openapi import answers
 from api.models import HardwareTable
 from api.schemas import HardwareOut
 from api.uploads import owned_table
 
 router = APIRouter(prefix="/hardware", tags=["hardware"])
-UPLOAD_LIMIT = 5_000_000  # bytes; the route's body limit (the app's default is smaller)
+TargetName = Annotated[str, Path(max_length=200, description="A built-in target's name or `upload:ID` of your table.")]
 
 
 def _clean(value):
@@ -65,8 +66,8 @@ def list_hardware(key: KeyDep, session: SessionDep) -> list[HardwareOut]:
     return [_builtin(name) for name in list_targets()] + [_upload(r) for r in rows]
 
 
-@router.get("/{name}", response_model=HardwareOut, summary="Describe one target")
-def get_hardware(name: str, key: KeyDep, session: SessionDep) -> HardwareOut:
+@router.get("/{name}", response_model=HardwareOut, summary="Describe one target", responses=answers((404, "No such target, or another key's table."), 422))
+def get_hardware(name: TargetName, key: KeyDep, session: SessionDep) -> HardwareOut:
     from latency_tables import list_targets
 
     if name in list_targets():
@@ -82,7 +83,10 @@ def get_hardware(name: str, key: KeyDep, session: SessionDep) -> HardwareOut:
     response_model=HardwareOut,
     status_code=201,
     summary="Upload a measured latency/energy table",
-    max_body_size=UPLOAD_LIMIT + 64_000,  # the file plus multipart overhead
+    responses=answers(
+        (413, "The file is larger than the server's limit (max_upload_bytes)."),
+        (422, "Not a table (not UTF-8, no rows, wrong units, a missing bit pair, a negative figure), or a form field is invalid."),
+    ),
 )
 def upload_hardware(
     key: KeyDep,
@@ -96,7 +100,7 @@ def upload_hardware(
 
     raw = file.file.read(settings.max_upload_bytes + 1)
     if len(raw) > settings.max_upload_bytes:
-        raise HTTPException(413, f"file: larger than {settings.max_upload_bytes} bytes")
+        raise HTTPException(413, f"file: larger than the limit of {settings.max_upload_bytes} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Body, HTTPException, Query
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, HTTPException, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import func, select
 
 from api.errors import body_error
+from api.openapi import answers
 from api.deps import JobId, DatabaseDep, KeyDep, SessionDep, SettingsDep
 from api.models import Job, StoredPolicy
 from api.queue import TERMINAL
@@ -20,7 +21,9 @@ from hwsearch.search import SearchSpec, SpecError, validate_spec
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-EXAMPLE = {"model": "digits-cnn", "target": "bitfusion", "objective": "latency", "budget": {"relative": 0.4}, "agent": "ddpg", "episodes": 50, "seed": 0}
+# what the OpenAPI document offers to send; tests/test_openapi_contract.py posts it (on bitfusion, digits-cnn cannot go below 0.74 x int8)
+EXAMPLE = {"model": "digits-cnn", "target": "bismo-edge", "objective": "latency", "budget": {"relative": 0.5}, "agent": "ddpg", "episodes": 50, "seed": 0}
+NOT_FOUND = answers((404, "No such job, or another key's."))
 
 
 def job_out(session, job: Job, detail: bool = False) -> JobOut | JobDetail:
@@ -69,7 +72,13 @@ def check_service_limits(data: dict, session, key) -> None:
         )
 
 
-@router.post("", status_code=201, response_model=JobOut, summary="Submit a search job")
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobOut,
+    summary="Submit a search job",
+    responses=answers((422, "The spec is invalid (a field, a name, an infeasible budget, a limit): `message` names the field.")),
+)
 def submit_job(
     spec: Annotated[SearchSpec, Body(examples=[EXAMPLE])],
     key: KeyDep,
@@ -122,12 +131,17 @@ def list_jobs(
     return Page[JobOut](items=[job_out(session, j) for j in jobs], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{job_id}", response_model=JobDetail, summary="Get a job with its history")
+@router.get("/{job_id}", response_model=JobDetail, summary="Get a job with its history", responses={**NOT_FOUND, **answers(422)})
 def get_job(job_id: JobId, key: KeyDep, session: SessionDep) -> JobDetail:
     return job_out(session, get_owned_job(session, key, job_id), detail=True)
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    summary="Cancel a job",
+    responses={**NOT_FOUND, **answers((409, "The job has already finished (succeeded, failed or cancelled)."), 422)},
+)
 def cancel_job(job_id: JobId, key: KeyDep, session: SessionDep) -> JobOut:
     """A queued job is cancelled at once; a running one stops within one episode and keeps its best policy."""
     job = get_owned_job(session, key, job_id)
@@ -140,12 +154,24 @@ def cancel_job(job_id: JobId, key: KeyDep, session: SessionDep) -> JobOut:
     return job_out(session, job)
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse, summary="Stream a job's progress (SSE)")
+def watched_job(job_id: JobId, key: KeyDep, session: SessionDep) -> int:
+    """The caller's job to stream, checked before the stream starts: a missing or another key's
+    job is a JSON 404, not a 200 that breaks off. The session is then closed, so an open
+    stream holds no database connection."""
+    get_owned_job(session, key, job_id)
+    session.close()
+    return job_id
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    summary="Stream a job's progress (SSE)",
+    responses={**NOT_FOUND, **answers(422)},
+)
 async def job_events(
-    job_id: JobId,
-    key: KeyDep,
+    job_id: Annotated[int, Depends(watched_job)],
     db: DatabaseDep,
-    session: SessionDep,
     interval: Annotated[float, Query(ge=0.1, le=10, description="Seconds between checks.")] = 0.5,
 ) -> AsyncIterator[ServerSentEvent]:
     """Events: ``progress`` whenever the job's state or progress changes, then one ``done``.
@@ -153,8 +179,6 @@ async def job_events(
     An async generator: an open stream waits on the event loop, not on one of the
     threads that serve ordinary requests, so many watchers do not starve the API.
     """
-    get_owned_job(session, key, job_id)
-    session.close()
 
     def read() -> dict:
         with db.sessions() as s:

@@ -10,21 +10,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Path as PathParam, UploadFile
 from sqlalchemy import select
 
 from api.deps import KeyDep, SessionDep, SettingsDep, UploadId
 from api.errors import param_error
+from api.openapi import answers
 from api.models import UploadedModel
-from api.schemas import ErrorBody, ModelOut, UploadedModelOut
+from api.schemas import ModelCheckReport, ModelOut, UploadedModelOut
 from api.uploads import UPLOAD_PREFIX, delete_upload, owned_model, store_upload
-from hwsearch.search import MODELS, PICKLE_HINT, ModelCheckError, ModelReport, check_model
+from hwsearch.search import MODELS, PICKLE_HINT, ModelCheckError, check_model
 
 router = APIRouter(prefix="/models", tags=["models"])
-#: the route's own body cap; the setting ``max_model_bytes`` (below it) is what users meet
-BODY_CAP = 4 << 30
 PYTORCH_SUFFIXES = (".pt", ".pth", ".pt2", ".ptl")
-NOT_FOUND = {404: {"model": ErrorBody, "description": "No such model, or another key's upload."}}
+ModelRef = Annotated[str, PathParam(max_length=200, description="A built-in model's name or `upload:ID`.")]
+NOT_FOUND = answers((404, "No such model, or another key's upload."))
 
 
 def _builtin(name: str) -> ModelOut:
@@ -36,7 +36,7 @@ def _builtin(name: str) -> ModelOut:
 
 
 def _uploaded(row: UploadedModel) -> UploadedModelOut:
-    report = ModelReport.model_validate(row.report)
+    report = ModelCheckReport.model_validate(row.report)
     return UploadedModelOut(
         id=row.id, ref=f"{UPLOAD_PREFIX}{row.id}", name=row.name, builtin=False,
         description=f"uploaded ONNX model '{row.filename}': {len(report.layers)} quantizable layers",
@@ -58,8 +58,10 @@ def list_models(key: KeyDep, session: SessionDep) -> list[ModelOut]:
     return [_builtin(name) for name in MODELS] + [_uploaded(r) for r in rows]
 
 
-@router.get("/{ref}", response_model=ModelOut | UploadedModelOut, summary="Describe one model (a built-in name or upload:ID)", responses=NOT_FOUND)
-def get_model(ref: str, key: KeyDep, session: SessionDep) -> ModelOut:
+@router.get(
+    "/{ref}", response_model=ModelOut | UploadedModelOut, summary="Describe one model (a built-in name or upload:ID)", responses={**NOT_FOUND, **answers(422)}
+)
+def get_model(ref: ModelRef, key: KeyDep, session: SessionDep) -> ModelOut:
     return _builtin(ref) if ref in MODELS else _uploaded(_owned(session, key, ref))
 
 
@@ -67,7 +69,7 @@ def get_model(ref: str, key: KeyDep, session: SessionDep) -> ModelOut:
     "/{model_id}",
     status_code=204,
     summary="Delete one of your uploaded models",
-    responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "A job uses the model (its policies' exports need it)."}},
+    responses={**NOT_FOUND, **answers((409, "A job uses the model (its policies' exports need it)."), 422)},
 )
 def delete_model(model_id: UploadId, key: KeyDep, session: SessionDep, settings: SettingsDep) -> None:
     delete_upload(session, settings, _owned(session, key, f"{UPLOAD_PREFIX}{model_id}"), "model")
@@ -78,11 +80,10 @@ def delete_model(model_id: UploadId, key: KeyDep, session: SessionDep, settings:
     response_model=UploadedModelOut,
     status_code=201,
     summary="Upload an ONNX model",
-    max_body_size=BODY_CAP,
-    responses={
-        413: {"model": ErrorBody, "description": "The file is larger than the server's limit."},
-        422: {"model": ErrorBody, "description": "Not ONNX (e.g. a PyTorch file), malformed, or ops that cannot be imported."},
-    },
+    responses=answers(
+        (413, "The file is larger than the server's limit (max_model_bytes)."),
+        (422, "Not ONNX (e.g. a PyTorch file), malformed, or ops that cannot be imported; or a form field is invalid."),
+    ),
 )
 def upload_model(
     key: KeyDep,

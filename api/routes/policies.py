@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from api.deps import KeyDep, PolicyId, SessionDep, SettingsDep
 from api.errors import param_error
+from api.openapi import answers
 from api.models import StoredPolicy
 from api.schemas import LayerOut, Page, PolicyDetail, PolicySummary
 from api.uploads import server_document
@@ -78,7 +79,7 @@ def list_policies(
     return Page[PolicySummary](items=[PolicySummary.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{policy_id}", response_model=PolicyDetail, summary="Get a policy layer by layer")
+@router.get("/{policy_id}", response_model=PolicyDetail, summary="Get a policy layer by layer", responses=answers((404, "No such policy, or another key's."), 422))
 def get_policy(policy_id: PolicyId, key: KeyDep, session: SessionDep) -> PolicyDetail:
     row = get_owned_policy(session, key, policy_id)
     doc = row.document
@@ -95,7 +96,10 @@ def get_policy(policy_id: PolicyId, key: KeyDep, session: SessionDep) -> PolicyD
     "/{policy_id}/export",
     summary="Download a quantization config",
     response_class=Response,
-    responses={200: {"description": "The config file (JSON, ONNX, safetensors or CSV)."}},
+    responses={
+        200: {"description": "The config file (JSON, ONNX, safetensors or CSV)."},
+        **answers((404, "No such policy, or another key's."), (422, "An unknown format, or one this policy cannot be exported to.")),
+    },
 )
 def export_policy(
     policy_id: PolicyId,

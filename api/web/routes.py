@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import JobId, KeyDep, PolicyId, SessionDep
+from api.openapi import answers
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -70,7 +71,11 @@ def static_file(name: str) -> FileResponse:
     return FileResponse(path, media_type=MEDIA[path.suffix], headers={"Cache-Control": "no-cache"})
 
 
-@api_router.get("/jobs/{job_id}/baselines", summary="Uniform 8/6/4-bit reference points of a job")
+@api_router.get(
+    "/jobs/{job_id}/baselines",
+    summary="Uniform 8/6/4-bit reference points of a job",
+    responses=answers((404, "No such job, or another key's."), 422),
+)
 def job_baselines(job_id: JobId, key: KeyDep, session: SessionDep) -> dict[str, Any]:
     """Accuracy and costs of the uniform 8-, 6- and 4-bit policies on the job's model and target.
 

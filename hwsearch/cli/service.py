@@ -1,4 +1,4 @@
-"""``hwsearch serve``, ``hwsearch worker`` and ``hwsearch keys create``."""
+"""``hwsearch serve``, ``hwsearch worker`` and ``hwsearch keys create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite file in the data dir).")]
 DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="Where the SQLite file and checkpoints live.")]
+
+
+def _database(db: str | None, data_dir: str | None):
+    """The store the options name, migrated (a first command on a fresh data dir works too)."""
+    from api.db import Database, migrate
+
+    database = Database(_settings(db, data_dir).db_url)
+    migrate(database.engine)
+    return database
 
 
 def _settings(db: str | None, data_dir: str | None, **extra):
@@ -68,11 +77,45 @@ def create_key_command(
 ) -> None:
     """Create an API key and print it (the last word of the output)."""
     from api.auth import create_key
-    from api.db import Database, migrate
 
-    settings = _settings(db, data_dir)
-    database = Database(settings.db_url)
-    migrate(database.engine)
-    with database.session() as session:
+    with _database(db, data_dir).session() as session:
         _, plain = create_key(session, name)
     typer.echo(f"created API key '{name}': {plain}")
+
+
+def _when(moment) -> str:  # noqa: ANN001
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "-"
+
+
+@keys_app.command("list")
+def list_keys_command(db: DbOption = None, data_dir: DataDirOption = None) -> None:
+    """List API keys: id, name, created, revoked. Keys themselves are never stored, so never shown."""
+    from api.auth import list_keys
+
+    with _database(db, data_dir).session() as session:
+        rows = [(str(k.id), k.name, _when(k.created_at), _when(k.revoked_at)) for k in list_keys(session)]
+    if not rows:
+        typer.echo("no API keys yet; create one with `hwsearch keys create`")
+        return
+    table = [("id", "name", "created", "revoked"), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
+
+
+@keys_app.command("revoke")
+def revoke_key_command(
+    key_id: Annotated[int, typer.Argument(help="The key's id, from `hwsearch keys list`.")],
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Revoke an API key: requests with it get 401 "API key revoked"; its jobs and policies stay."""
+    from api.auth import revoke_key
+    from hwsearch.cli.errors import fail
+
+    with _database(db, data_dir).session() as session:
+        key = revoke_key(session, key_id)
+        if key is None:
+            fail(f"no API key with id {key_id}; `hwsearch keys list` shows them")
+        name, revoked_at = key.name, key.revoked_at
+    typer.echo(f"API key {key_id} '{name}' revoked ({_when(revoked_at)})")
