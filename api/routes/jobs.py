@@ -80,7 +80,7 @@ def check_service_limits(data: dict, session, key) -> None:
     responses=answers((422, "The spec is invalid (a field, a name, an infeasible budget, a limit): `message` names the field.")),
 )
 def submit_job(
-    spec: Annotated[SearchSpec, Body(examples=[EXAMPLE])],
+    spec: Annotated[SearchSpec, Body(openapi_examples={"ddpg": {"summary": "HAQ's DDPG, latency at half of int8", "value": EXAMPLE}})],
     key: KeyDep,
     session: SessionDep,
     settings: SettingsDep,
