@@ -1,7 +1,7 @@
 """The one interface every search agent implements.
 
 An agent gets a ``SearchRun`` and proposes candidate policies through
-``run.propose(w, a)`` (index arrays into ``run.problem.bits``, one entry per layer). Each
+``run.propose(w, a)`` (index arrays into ``run.problem.weight_bits`` and ``activation_bits``, one entry per layer). Each
 call is one *episode*: the problem fits the candidate to the budget, measures its
 accuracy (cached), computes the reward, and the run hands it to its callbacks, which
 record it and set ``run.stopped`` when the episode budget is used up or the user

@@ -26,8 +26,8 @@ class UniformAgent(Agent):
 
     def search(self, run: SearchRun, episodes: int, seed: int) -> None:
         problem = run.problem
-        nb = len(problem.bits)
-        fitting = [(wi, ai) for wi in range(nb) for ai in range(nb) if problem.fits(*_uniform_pair(problem, wi, ai))]
+        nw, na = len(problem.weight_bits), len(problem.activation_bits)
+        fitting = [(wi, ai) for wi in range(nw) for ai in range(na) if problem.fits(*_uniform_pair(problem, wi, ai))]
         maximal = [p for p in fitting if not any(q != p and q[0] >= p[0] and q[1] >= p[1] for q in fitting)]
         maximal.sort(key=lambda p: (-(p[0] + p[1]), -p[0]))
         if not maximal:  # a non-monotone table: the cheapest uniform pair, fitted
@@ -51,28 +51,29 @@ class RandomAgent(Agent):
     def search(self, run: SearchRun, episodes: int, seed: int) -> None:
         problem = run.problem
         rng = np.random.default_rng(seed)
-        nb = len(problem.bits)
+        nw, na = len(problem.weight_bits), len(problem.activation_bits)
         while not run.stopped:
-            run.propose(rng.integers(0, nb, problem.n_layers), rng.integers(0, nb, problem.n_layers))
+            run.propose(rng.integers(0, nw, problem.n_layers), rng.integers(0, na, problem.n_layers))
 
 
 def measure_sensitivity(problem: SearchProblem) -> tuple[float, np.ndarray, np.ndarray]:
-    """Base accuracy (all at the widest width) and drops ``[layer, width]`` for weights and
+    """Base accuracy (all at the widest widths) and drops ``[layer, width]`` for weights and
     activations (clamped at 0; 0 at the widest width)."""
-    nb = len(problem.bits)
-    top = nb - 1
-    w0, a0 = problem.uniform(top)
+    top_w, top_a = problem.top
+    w0, a0 = problem.uniform(top_w, top_a)
     base = problem.accuracy_of(w0, a0)
-    drop_w = np.zeros((problem.n_layers, nb))
-    drop_a = np.zeros((problem.n_layers, nb))
+    drop_w = np.zeros((problem.n_layers, top_w + 1))
+    drop_a = np.zeros((problem.n_layers, top_a + 1))
     for layer in range(problem.n_layers):
-        for b in range(top):
-            w = w0.copy()
-            w[layer] = b
-            drop_w[layer, b] = max(0.0, base - problem.accuracy_of(w, a0))
-            a = a0.copy()
-            a[layer] = b
-            drop_a[layer, b] = max(0.0, base - problem.accuracy_of(w0, a))
+        for b in range(max(top_w, top_a)):
+            if b < top_w:
+                w = w0.copy()
+                w[layer] = b
+                drop_w[layer, b] = max(0.0, base - problem.accuracy_of(w, a0))
+            if b < top_a:
+                a = a0.copy()
+                a[layer] = b
+                drop_a[layer, b] = max(0.0, base - problem.accuracy_of(w0, a))
     return base, drop_w, drop_a
 
 
@@ -88,8 +89,8 @@ class GreedyAgent(Agent):
     def search(self, run: SearchRun, episodes: int, seed: int) -> None:
         problem = run.problem
         _, drop_w, drop_a = measure_sensitivity(problem)
-        nb = len(problem.bits)
-        w, a = problem.uniform(nb - 1)
+        tops = problem.top
+        w, a = problem.uniform(*tops)
         rows = np.arange(problem.n_layers)
         g = problem.objective_grid
         eps = 1e-6
@@ -118,7 +119,7 @@ class GreedyAgent(Agent):
             best, choice = 0.0, None
             for layer in range(problem.n_layers):
                 for which, (arr, drop) in enumerate(((w, drop_w), (a, drop_a))):
-                    if arr[layer] >= nb - 1:
+                    if arr[layer] >= tops[which]:
                         continue
                     ww, aa = (w.copy(), a.copy())
                     (ww if which == 0 else aa)[layer] += 1
@@ -157,11 +158,11 @@ class ILPAgent(Agent):
     def search(self, run: SearchRun, episodes: int, seed: int) -> None:
         problem = run.problem
         _, drop_w, drop_a = measure_sensitivity(problem)
-        nl, nb = problem.n_layers, len(problem.bits)
+        nl, nw, na = problem.n_layers, len(problem.weight_bits), len(problem.activation_bits)
         predicted = (drop_w[:, :, None] + drop_a[:, None, :]).reshape(nl, -1)
         # tie-break towards wider bits (less risk outside the model) by a negligible amount
-        widths = (np.arange(nb)[:, None] + np.arange(nb)[None, :]).reshape(-1)
-        predicted = predicted + 1e-7 * (2 * (nb - 1) - widths)[None, :]
+        widths = (np.arange(nw)[:, None] + np.arange(na)[None, :]).reshape(-1)
+        predicted = predicted + 1e-7 * ((nw - 1) + (na - 1) - widths)[None, :]
         cost = problem.objective_grid.reshape(nl, -1)
         found: list[np.ndarray] = []
         for _ in range(min(self.candidates, episodes)):
@@ -171,7 +172,7 @@ class ILPAgent(Agent):
             if chosen is None:
                 break
             found.append(chosen)
-            run.propose(chosen // nb, chosen % nb)
+            run.propose(chosen // na, chosen % na)
 
 
 def solve_additive(
@@ -224,7 +225,9 @@ class EvolutionAgent(Agent):
     def search(self, run: SearchRun, episodes: int, seed: int) -> None:
         problem = run.problem
         rng = np.random.default_rng(seed)
-        nl, nb = problem.n_layers, len(problem.bits)
+        nl = problem.n_layers
+        nw, na = len(problem.weight_bits), len(problem.activation_bits)
+        highs = np.concatenate([np.full(nl, nw), np.full(nl, na)])  # per gene: its kind's number of widths
         pop: list[tuple[float, np.ndarray]] = []  # (accuracy, genome = concat(w, a))
         seen: set = set()  # own record, not the scorer's cache: a resumed cache holds the future too
 
@@ -237,10 +240,10 @@ class EvolutionAgent(Agent):
             del pop[self.population :]
 
         size = max(2, min(self.population, episodes // 3 or 1))
-        uniform = next((b for b in range(nb - 1, -1, -1) if problem.fits(*problem.uniform(b))), 0)
-        add(np.full(2 * nl, uniform))
+        uniform = next((b for b in range(max(nw, na) - 1, -1, -1) if problem.fits(*problem.uniform(min(b, nw - 1), min(b, na - 1)))), 0)
+        add(np.concatenate(problem.uniform(min(uniform, nw - 1), min(uniform, na - 1))))
         while len(pop) < size and not run.stopped:
-            add(rng.integers(0, nb, 2 * nl))
+            add(rng.integers(0, highs))
         while not run.stopped:
             def pick() -> np.ndarray:
                 idx = rng.choice(len(pop), size=min(self.tournament, len(pop)), replace=False)
@@ -251,7 +254,7 @@ class EvolutionAgent(Agent):
                 child = np.where(rng.random(2 * nl) < 0.5, p1, p2)
                 flips = rng.random(2 * nl) < 1.0 / nl
                 flips[rng.integers(0, 2 * nl)] = True
-                child = np.clip(child + flips * rng.choice([-1, 1], 2 * nl), 0, nb - 1)
+                child = np.clip(child + flips * rng.choice([-1, 1], 2 * nl), 0, highs - 1)
                 if problem.to_policy(*problem.fit(child[:nl], child[nl:])) not in seen:
                     break
             add(child)

@@ -30,7 +30,7 @@ MAX_TRIES = 200
 def neighbour(problem: SearchProblem, w: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One random trade of one width between two decisions, fitted to the budget."""
     genome = np.concatenate([w, a])
-    top = len(problem.bits) - 1
+    top = np.concatenate([np.full(len(w), problem.top[0]), np.full(len(a), problem.top[1])])
     up = np.flatnonzero(genome < top)
     if len(up) == 0:
         return w.copy(), a.copy()

@@ -6,9 +6,11 @@ Episode. One pass over the quantizable layers (module names, in execution order)
   then the activation bits (the ``w/a`` flag in the observation says which).
 - ``decisions="joint"``: one step per layer, the same bits for weights and activations.
 
-Action. ``action="box"``: ``Box(0, 1, (1,))``, cut into equal bins, one per allowed width
-(``min_bits..max_bits`` intersected with the target's ``supported_bits``), low to high.
-``action="discrete"``: ``Discrete(n_widths)``, the index of the width.
+Action. ``action="box"``: ``Box(0, 1, (1,))``, cut into equal bins, one per width the
+decided kind may take (``problem.weight_bits`` or ``problem.activation_bits``: the spec's
+sets, or ``min_bits..max_bits`` on the target plus its float formats), low to high; a
+joint decision maps the action onto each kind's widths. ``action="discrete"``:
+``Discrete(n)``, the index of the width (n: the larger set; clipped to the kind's).
 
 Observation. ``Box(0, 1, (12,))``, HAQ's layer embedding, each feature min-max scaled over
 the model's layers: layer index, in channels, out channels, kernel size, stride, input
@@ -73,9 +75,9 @@ class MixedPrecisionEnv(gym.Env):
         self.action_type = action
         self.decisions = decisions
         self.fitted_trajectory = fitted_trajectory  # only agents that learn from it pay for the replay
-        self.n_bits = len(problem.bits)
+        self.n_widths = (len(problem.weight_bits), len(problem.activation_bits))
         self.action_space = (
-            spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32) if action == "box" else spaces.Discrete(self.n_bits)
+            spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32) if action == "box" else spaces.Discrete(max(self.n_widths))
         )
         self.observation_space = spaces.Box(0.0, 1.0, shape=(N_FEATURES,), dtype=np.float32)
         self._layer_features = self._embed()
@@ -140,18 +142,24 @@ class MixedPrecisionEnv(gym.Env):
         obs = np.array([*f[:8], 1.0 if is_w else 0.0, self._prev, f[8], pressure], dtype=np.float32)
         return np.clip(obs, 0.0, 1.0)
 
-    def to_index(self, action: Any) -> int:
-        """The width index an action selects."""
+    def to_index(self, action: Any, is_w: bool = True) -> int:
+        """The width index an action selects for weights (``is_w``) or activations."""
+        n = self.n_widths[0 if is_w else 1]
         if self.action_type == "discrete":
-            return int(np.clip(int(np.asarray(action).reshape(-1)[0]), 0, self.n_bits - 1))
+            return int(np.clip(int(np.asarray(action).reshape(-1)[0]), 0, n - 1))
         value = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], 0.0, 1.0))
-        return min(int(value * self.n_bits), self.n_bits - 1)
+        return min(int(value * n), n - 1)
 
-    def trajectory(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Observations and width indices of the episode that would choose exactly ``(w, a)``
-        (e.g. the fitted policy), without evaluating anything; the env's state is kept."""
+    def _scaled(self, index: int, is_w: bool) -> float:
+        """A width index as the observation's previous action (0..1)."""
+        return index / max(self.n_widths[0 if is_w else 1] - 1, 1)
+
+    def trajectory(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Observations, width indices and each step's number of widths of the episode that
+        would choose exactly ``(w, a)`` (e.g. the fitted policy), without evaluating
+        anything; the env's state is kept."""
         saved = (self._t, self._w.copy(), self._a.copy(), self._prev)
-        obs, picks = [], []
+        obs, picks, counts = [], [], []
         try:
             self._t, self._prev = 0, 0.0
             self._w[:] = 0
@@ -161,13 +169,14 @@ class MixedPrecisionEnv(gym.Env):
                 layer, is_w = self._position(self._t)
                 index = int(w[layer] if is_w else a[layer])
                 picks.append(index)
+                counts.append(self.n_widths[0 if is_w else 1])
                 self._w[layer] = w[layer] if (is_w or self.decisions == "joint") else self._w[layer]
                 self._a[layer] = a[layer] if (not is_w or self.decisions == "joint") else self._a[layer]
-                self._prev = index / max(self.n_bits - 1, 1)
+                self._prev = self._scaled(index, is_w)
                 self._t += 1
         finally:
             self._t, self._w[:], self._a[:], self._prev = saved[0], saved[1], saved[2], saved[3]
-        return np.array(obs, dtype=np.float32), np.array(picks, dtype=int)
+        return np.array(obs, dtype=np.float32), np.array(picks, dtype=int), np.array(counts, dtype=int)
 
     # ---- gymnasium API ----------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -181,15 +190,15 @@ class MixedPrecisionEnv(gym.Env):
     def step(self, action):
         if self._t >= self.steps_per_episode:
             raise RuntimeError("episode is over: call reset()")
-        index = self.to_index(action)
         layer, is_w = self._position(self._t)
+        index = self.to_index(action, is_w)
         if self.decisions == "joint":
-            self._w[layer] = self._a[layer] = index
+            self._w[layer], self._a[layer] = index, self.to_index(action, False)
         elif is_w:
             self._w[layer] = index
         else:
             self._a[layer] = index
-        self._prev = index / max(self.n_bits - 1, 1)
+        self._prev = self._scaled(index, is_w)
         self._t += 1
         if self._t < self.steps_per_episode:
             return self._obs(), 0.0, False, False, {}
@@ -208,6 +217,6 @@ class MixedPrecisionEnv(gym.Env):
         }
         if fitted and self.fitted_trajectory:  # what was measured, step by step
             fw, fa = self.problem.to_index(outcome.policy)
-            info["fitted_obs"], index = self.trajectory(fw, fa)
-            info["fitted_action"] = index if self.action_type == "discrete" else (index + 0.5) / self.n_bits
+            info["fitted_obs"], index, counts = self.trajectory(fw, fa)
+            info["fitted_action"] = index if self.action_type == "discrete" else (index + 0.5) / counts
         return self._obs(), float(outcome.reward), True, False, info

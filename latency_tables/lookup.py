@@ -49,6 +49,8 @@ class TableTarget(CostModel):
             self.bounds.update(t.bounds)
         full = set(range(2, MAX_BITS + 1)) <= set(self.bits)
         self.supported_bits = None if (full or fallback is not None) else [b for b in self.bits if b <= MAX_BITS]
+        # a measured table's fp32 (or fp16) columns are real kernels; a simulator's table has none
+        self.float_formats = () if fallback is not None else tuple(b for b in self.bits if b > MAX_BITS)
 
     def _column(self, b: int) -> int | None:
         """Index of the narrowest table width >= b (a kernel that can run b bits)."""

@@ -81,17 +81,17 @@ def test_env_episode_ends_feasible_with_info(ctx):
 def test_env_trajectory_is_the_episode_that_picks_that_policy(ctx, decisions):
     env = MixedPrecisionEnv(ctx, decisions=decisions)
     rng = np.random.default_rng(3)
-    w = rng.integers(0, env.n_bits, ctx.n_layers)
-    a = w.copy() if decisions == "joint" else rng.integers(0, env.n_bits, ctx.n_layers)
+    w = rng.integers(0, env.n_widths[0], ctx.n_layers)
+    a = w.copy() if decisions == "joint" else rng.integers(0, env.n_widths[1], ctx.n_layers)
     env.reset(seed=0)
     env.step(np.array([0.9], dtype=np.float32))  # mid-episode: trajectory must leave this state alone
     state = (env._t, env._w.copy(), env._a.copy(), env._prev)
-    obs, picks = env.trajectory(w, a)
+    obs, picks, counts = env.trajectory(w, a)
     assert (env._t, env._prev) == (state[0], state[3]) and (env._w == state[1]).all() and (env._a == state[2]).all()
     assert obs.shape == (env.steps_per_episode, env.observation_space.shape[0])
     seen = [env.reset(seed=0)[0]]
-    for k, index in enumerate(picks):  # stepping the bin centres replays the same observations
-        next_obs, _, done, _, info = env.step(np.array([(index + 0.5) / env.n_bits], dtype=np.float32))
+    for k, (index, n) in enumerate(zip(picks, counts)):  # stepping the bin centres replays the same observations
+        next_obs, _, done, _, info = env.step(np.array([(index + 0.5) / n], dtype=np.float32))
         np.testing.assert_allclose(seen[k], obs[k], atol=1e-6)
         seen.append(next_obs)
     assert done and env.problem.to_index(Policy.from_dict(info["policy"]))[0].tolist() == ctx.fit(w, a)[0].tolist()
@@ -116,10 +116,10 @@ def test_fitted_episode_is_learned_as_the_policy_that_was_measured(ctx):
     n = env.steps_per_episode
     assert info["fitted"] and all(b.size() == n for b in buffers.values())
     fw, fa = ctx.to_index(Policy.from_dict(info["policy"]))
-    want_obs, want_index = env.trajectory(fw, fa)
+    want_obs, want_index, _ = env.trajectory(fw, fa)
     stored = buffers[True]
-    picked = [env.to_index((x + 1) / 2) for x in stored.actions[:n, 0, 0]]
-    assert picked == want_index.tolist() and picked != [env.n_bits - 1] * n
+    picked = [env.to_index((x + 1) / 2, step % 2 == 0) for step, x in enumerate(stored.actions[:n, 0, 0])]
+    assert picked == want_index.tolist() and picked != [env.n_widths[0] - 1] * n
     np.testing.assert_allclose(stored.observations[:n, 0], want_obs)
     assert (buffers[False].actions[:n] == 1.0).all()  # off: the proposal as it was
     assert (stored.rewards[:n] == np.float32(reward)).all()

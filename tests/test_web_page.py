@@ -572,3 +572,25 @@ def test_new_pages_on_a_phone(browser, base, key, state):
     finally:
         tab.close()
     assert not tab.errors, tab.errors
+
+
+def test_form_sends_per_kind_widths_and_marks_a_bad_set(desktop, api, base):
+    """Weight and activation widths from the form reach the spec; a bad set is marked on its field."""
+    page = desktop.page
+    page.goto(f"{base}/")
+    page.wait_for_selector("#f-model option[value='digits-cnn']")
+    fill_form(page, SHORT_JOB)
+    page.click("#job-form summary")
+    page.fill("#f-weight_bits", "2-8")
+    page.fill("#f-activation_bits", "9")
+    page.click("#submit-job")
+    page.wait_for_selector("#form-error:visible")
+    assert "activation_bits" in page.text_content("#form-error")
+    assert page.get_attribute("#f-activation_bits", "aria-invalid") == "true"
+    page.fill("#f-activation_bits", "8")
+    page.click("#submit-job")
+    page.wait_for_selector("#form-ok:visible")
+    job_id = int(re.search(r"#(\d+)", page.text_content("#form-ok")).group(1))
+    spec = api.get(f"/jobs/{job_id}").json()["spec"]
+    assert spec["weight_bits"] == [2, 3, 4, 5, 6, 7, 8] and spec["activation_bits"] == [8]
+    api.post(f"/jobs/{job_id}/cancel")

@@ -37,6 +37,8 @@ def _absolute_data(name: str | None) -> str | None:
 SPEC_ADAPTERS = {
     "model": Adapter(str, to_spec=_absolute_model),
     "objective": Adapter(str),
+    "weight_bits": Adapter(str),  # '2-8' or '4,8,32': the spec parses it
+    "activation_bits": Adapter(str),
     "eval_samples": ZERO_IS_ALL,
     "confirm_samples": ZERO_IS_ALL,
     "weights": Adapter(str, to_spec=_absolute),

@@ -79,6 +79,9 @@ class CostModel(ABC):
     supported_bits: list[int] | None = None
     #: Whether 32 (float) can be costed.
     has_float: bool = True
+    #: Wider-than-integer formats the target really has kernels for (16 = half, 32 = float):
+    #: a search offers them by default. Simulated integer accelerators have none.
+    float_formats: tuple[int, ...] = ()
 
     def __init__(self) -> None:
         self._array_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
@@ -163,6 +166,7 @@ class CostModel(ABC):
             "units": dict(self.units),
             "batch": self.batch,
             "supported_bits": self.supported_bits,
+            "float_formats": list(self.float_formats),
             "float": self.has_float,
         }
 

@@ -1,8 +1,9 @@
 """``Costing``: an architecture's cost grid on a target, the objective and the budget.
 
-Inside the search a policy is two integer arrays ``(w, a)`` of indices into
-``Costing.bits`` (the widths allowed: ``min_bits..max_bits`` intersected with the
-target's ``supported_bits``), one entry per layer (module) name. Costs of a reused module
+Inside the search a policy is two integer arrays ``(w, a)``, one entry per layer (module)
+name: indices into ``Costing.weight_bits`` and ``Costing.activation_bits``, the widths
+each kind may take, low to high (the spec's sets, or ``min_bits..max_bits`` intersected
+with the target's ``supported_bits`` plus the float formats it has kernels for). Costs of a reused module
 are summed over its executions. ``Costing.fit`` is the budget enforcement every episode
 goes through (see its docstring). It needs only the trace and a cost model, never a
 trained model or data, so a service can run it before queuing a job.
@@ -17,10 +18,60 @@ import numpy as np
 
 from hwsearch.core.cost_model import CostModel
 from hwsearch.core.graph import LayerSpec, layer_names
-from hwsearch.core.policy import Policy
+from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.core.spec import UNITS, SearchSpec, SpecError
 
 COST_KEYS = ("latency", "energy", "size")
+HALF_BITS = 16
+
+
+def describe_widths(widths: list[int]) -> str:
+    """``[2, 3, 4, 8, 32]`` -> ``'2-4,8,32 (float)'``: how a set of widths reads in messages."""
+    parts: list[str] = []
+    run: list[int] = []
+    for w in [*widths, None]:
+        if w is not None and w <= 8 and run and w == run[-1] + 1:
+            run.append(w)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 2 else ",".join(map(str, run)))
+        run = [w] if w is not None and w <= 8 else []
+        if w is not None and w > 8:
+            parts.append(f"{w} ({'float' if w == FLOAT_BITS else 'half'})")
+    return ",".join(parts)
+
+
+def choices(asked: list[int] | None, spec: SearchSpec, target: CostModel, field: str) -> list[int]:
+    """The widths one kind (weights or activations) may take on ``target``, low to high.
+
+    Integer widths are those the target runs (``supported_bits``; None = every 2..8). By
+    default: ``min_bits..max_bits`` plus the float formats the target has real kernels
+    for (``float_formats``, e.g. a measured CPU's fp32). Asked-for sets keep what the
+    target can run or cost: float where it costs float, half where it has half kernels.
+    """
+    supported = target.supported_bits
+    formats = list(target.float_formats)
+    if asked is None:
+        return [b for b in range(spec.min_bits, spec.max_bits + 1) if supported is None or b in supported] + formats
+
+    def runs(b: int) -> bool:
+        if b == FLOAT_BITS:
+            return b in formats or target.has_float
+        if b == HALF_BITS:
+            return b in formats
+        return supported is None or b in supported
+
+    kept = [b for b in asked if runs(b)]
+    if not kept:
+        offered = "2-8" if supported is None else describe_widths(supported)
+        extra = ", ".join(f"{b}" for b in formats)
+        raise SpecError(
+            field,
+            f"target {target.name!r} runs none of {describe_widths(asked)}; it runs {offered}"
+            + (f" and {extra}" if extra else "")
+            + (" (float is costed)" if target.has_float and FLOAT_BITS not in formats else ""),
+        )
+    return kept
 
 
 @dataclass(frozen=True)
@@ -42,36 +93,37 @@ class Costing:
         self.target = target
         self.names = layer_names(specs)
         self.weights = spec.objective_weights
-        supported = target.supported_bits
-        self.bits = [b for b in range(spec.min_bits, spec.max_bits + 1) if supported is None or b in supported]
-        if not self.bits:
-            raise SpecError(
-                "min_bits",
-                f"target {target.name!r} only runs widths {supported}; none is within {spec.min_bits}..{spec.max_bits}",
-            )
+        self.weight_bits = choices(spec.weight_bits, spec, target, "weight_bits")
+        self.activation_bits = choices(spec.activation_bits, spec, target, "activation_bits")
         index = {n: i for i, n in enumerate(self.names)}
         layer_of = np.array([index[s.name] for s in specs])
-        nl, nb = len(self.names), len(self.bits)
+        nl, nw, na = len(self.names), len(self.weight_bits), len(self.activation_bits)
         # per layer name: [w, a, (latency, energy, size)]
-        grid = np.zeros((nl, nb, nb, 3))
-        raw = target.cost_array(specs, self.bits)
+        grid = np.zeros((nl, nw, na, 3))
+        union = sorted({*self.weight_bits, *self.activation_bits})
+        raw = target.cost_array(specs, union)
+        raw = raw[:, [union.index(b) for b in self.weight_bits]][:, :, [union.index(b) for b in self.activation_bits]]
         np.add.at(grid[..., :2], layer_of, raw)
         self.weight_counts = np.zeros(nl)
         for s in specs:
             if s.call == 0 or self.weight_counts[index[s.name]] == 0:
                 self.weight_counts[index[s.name]] = s.weight_count
-        bits = np.array(self.bits, dtype=float)
+        bits = np.array(self.weight_bits, dtype=float)
         grid[..., 2] = (self.weight_counts[:, None] * bits[None, :] / 8 / 1e6)[:, :, None]
         self.grid = grid
         self.int8 = self.uniform_totals(8)
         if np.isnan(grid[..., 0]).any() or np.isnan(self.int8.latency_ms):
-            raise SpecError("target", f"target {target.name!r} has no latency for some layers at widths {self.bits}")
+            raise SpecError(
+                "target",
+                f"target {target.name!r} has no latency for some layers at weight widths {self.weight_bits} "
+                f"and activation widths {self.activation_bits}",
+            )
         self.has_energy = not (np.isnan(grid[..., 1]).any() or np.isnan(self.int8.energy_mj))
         if "energy" in self.weights and not self.has_energy:
             raise SpecError("objective", f"target {target.name!r} has no energy figures; use the latency or size objective")
         int8_totals = {"latency": self.int8.latency_ms, "energy": self.int8.energy_mj, "size": self.int8.size_mb}
         mix = len(self.weights) > 1
-        self.objective_grid = np.zeros((nl, nb, nb))
+        self.objective_grid = np.zeros((nl, nw, na))
         for k, w in self.weights.items():
             scale = w / int8_totals[k] if mix else 1.0
             self.objective_grid += scale * grid[..., COST_KEYS.index(k)]
@@ -92,7 +144,8 @@ class Costing:
             raise SpecError(
                 "budget",
                 f"no policy can meet {budget.describe(self.unit)} = {self.budget:.4g} {self.unit}: even the cheapest "
-                f"bits ({self.bits[0]}..{self.bits[-1]}) on every layer cost {self.min_objective:.4g} {self.unit} "
+                f"widths (weights {describe_widths(self.weight_bits)}, activations {describe_widths(self.activation_bits)}) "
+                f"on every layer cost {self.min_objective:.4g} {self.unit} "
                 f"({self.min_objective / self.int8_objective:.3f} x int8)",
             )
 
@@ -121,21 +174,38 @@ class Costing:
     def n_layers(self) -> int:
         return len(self.names)
 
+    @property
+    def bits(self) -> list[int]:
+        """Every width either kind may take (the quantizers a scorer prepares)."""
+        return sorted({*self.weight_bits, *self.activation_bits})
+
+    @property
+    def top(self) -> tuple[int, int]:
+        """Index of the widest weight and activation width."""
+        return len(self.weight_bits) - 1, len(self.activation_bits) - 1
+
     def to_policy(self, w: np.ndarray, a: np.ndarray) -> Policy:
-        return Policy({n: (self.bits[int(wi)], self.bits[int(ai)]) for n, wi, ai in zip(self.names, w, a)})
+        wb, ab = self.weight_bits, self.activation_bits
+        return Policy({n: (wb[int(wi)], ab[int(ai)]) for n, wi, ai in zip(self.names, w, a)})
 
     def to_index(self, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-        pos = {b: i for i, b in enumerate(self.bits)}
+        wpos = {b: i for i, b in enumerate(self.weight_bits)}
+        apos = {b: i for i, b in enumerate(self.activation_bits)}
         try:
-            w = np.array([pos[policy[n].weight_bits] for n in self.names])
-            a = np.array([pos[policy[n].activation_bits] for n in self.names])
+            w = np.array([wpos[policy[n].weight_bits] for n in self.names])
+            a = np.array([apos[policy[n].activation_bits] for n in self.names])
         except KeyError as exc:
-            raise ValueError(f"policy uses a width outside the search's widths {self.bits}: {exc}") from None
+            raise ValueError(
+                f"policy uses a width outside the search's widths (weights {self.weight_bits}, "
+                f"activations {self.activation_bits}): {exc}"
+            ) from None
         return w, a
 
-    def uniform(self, bits_index: int) -> tuple[np.ndarray, np.ndarray]:
-        full = np.full(self.n_layers, bits_index, dtype=int)
-        return full, full.copy()
+    def uniform(self, w_index: int, a_index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every layer at weight width index ``w_index`` and activation index ``a_index``
+        (default: the same index, clipped to the activations' widths)."""
+        a_index = min(w_index, len(self.activation_bits) - 1) if a_index is None else a_index
+        return np.full(self.n_layers, w_index, dtype=int), np.full(self.n_layers, a_index, dtype=int)
 
     def objective(self, w: np.ndarray, a: np.ndarray) -> float:
         return float(self.objective_grid[np.arange(self.n_layers), w, a].sum())
@@ -147,8 +217,8 @@ class Costing:
     def in_grid(self, policy: Policy) -> bool:
         """Whether every width of ``policy`` is one of the search's (else it is a reference,
         such as the int8 baseline of a search limited to 5 bits)."""
-        allowed = set(self.bits)
-        return all(policy[n].weight_bits in allowed and policy[n].activation_bits in allowed for n in self.names)
+        wb, ab = set(self.weight_bits), set(self.activation_bits)
+        return all(policy[n].weight_bits in wb and policy[n].activation_bits in ab for n in self.names)
 
     def policy_costs(self, policy: Policy) -> Costs:
         """Totals of ``policy``: from the grid, or from the cost model for widths outside it."""
@@ -190,8 +260,8 @@ class Costing:
             both = np.stack([save_w, save_a], axis=1)  # (layer, w/a)
             best = int(np.argmax(both))
             if not both.flat[best] > 0:
-                nb = len(self.bits)
-                return self.cheapest // nb, self.cheapest % nb
+                na = len(self.activation_bits)
+                return self.cheapest // na, self.cheapest % na
             layer, which = divmod(best, 2)
             if which == 0:
                 w[layer] -= 1

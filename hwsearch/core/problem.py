@@ -50,6 +50,9 @@ class SearchProblem:
     target = property(lambda self: self.costing.target)
     names = property(lambda self: self.costing.names)
     bits = property(lambda self: self.costing.bits)
+    weight_bits = property(lambda self: self.costing.weight_bits)
+    activation_bits = property(lambda self: self.costing.activation_bits)
+    top = property(lambda self: self.costing.top)
     budget = property(lambda self: self.costing.budget)
     unit = property(lambda self: self.costing.unit)
     int8 = property(lambda self: self.costing.int8)
@@ -77,8 +80,8 @@ class SearchProblem:
     def to_index(self, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
         return self.costing.to_index(policy)
 
-    def uniform(self, bits_index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.costing.uniform(bits_index)
+    def uniform(self, w_index: int, a_index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.costing.uniform(w_index, a_index)
 
     # ---- accuracy and reward ------------------------------------------------------
     @property

@@ -64,6 +64,34 @@ def parse_objective(value: str | dict[str, float]) -> dict[str, float]:
     return weights
 
 
+#: widths a search may choose from: integer 2..8, half (16) and float (32)
+CHOOSABLE_WIDTHS = (*range(2, 9), 16, 32)
+
+
+def parse_widths(value: Any, field: str) -> list[int]:
+    """A set of widths from ``'2-8'``, ``'4,8,32'``, an int or a list: sorted, each checked."""
+    if isinstance(value, str):
+        widths: list[Any] = []
+        for part in value.replace(" ", "").split(","):
+            low, dash, high = part.partition("-")
+            try:
+                widths += list(range(int(low), int(high) + 1)) if dash else [int(part)]
+            except ValueError:
+                raise ValueError(f"{field}: expected a range like '2-8' or a list like '4,8,32', got {value!r}") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        widths = [value]
+    elif isinstance(value, (list, tuple)):
+        widths = list(value)
+    else:
+        raise ValueError(f"{field}: expected a range like '2-8', a list like '4,8,32' or a list of integers, got {value!r}")
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, int) or w not in CHOOSABLE_WIDTHS:
+            raise ValueError(f"{field}: widths are 2..8, 16 (half) or 32 (float), got {w!r}")
+    if not widths:
+        raise ValueError(f"{field}: give at least one width")
+    return sorted(set(widths))
+
+
 class Budget(BaseModel):
     """Exactly one of ``relative`` (fraction of uniform 8-bit cost) or ``absolute``."""
 
@@ -104,6 +132,15 @@ class SearchSpec(BaseModel):
     seed: int = Field(0, ge=0, description="Random seed: the same spec and seed give the same result.")
     min_bits: int = Field(2, description="Lowest bit width the search may pick (2..8).")
     max_bits: int = Field(8, description="Highest bit width the search may pick (2..8, >= min_bits).")
+    weight_bits: list[int] | None = Field(
+        None,
+        description="The widths weights may take: a range '2-8', a list '4,8,32' (or a JSON list); 32 = float, 16 = "
+        "half, where the target costs them. None = min_bits..max_bits plus the float formats the target has kernels for.",
+    )
+    activation_bits: list[int] | None = Field(
+        None,
+        description="The widths activations may take, as weight_bits (e.g. '8' for a weights-only search).",
+    )
     eval_samples: int | None = Field(
         DEFAULT_EVAL_SAMPLES,
         ge=1,
@@ -137,6 +174,11 @@ class SearchSpec(BaseModel):
         if not 2 <= value <= 8:
             raise ValueError(f"{info.field_name}: must be between 2 and 8, got {value}")
         return value
+
+    @field_validator("weight_bits", "activation_bits", mode="before")
+    @classmethod
+    def _width_set(cls, value: Any, info) -> list[int] | None:
+        return None if value is None else parse_widths(value, info.field_name)
 
     @field_validator("objective")
     @classmethod

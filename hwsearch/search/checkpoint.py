@@ -87,7 +87,10 @@ class FileCheckpointStore:
 
 def _normalised(spec: dict[str, Any]) -> dict[str, Any]:
     # specs stored before these fields (none changes the episodes a search replays)
-    return {"robust": None, "confirm_top": DEFAULT_CONFIRM_TOP, "confirm_samples": None, "random_init": False, **spec}
+    return {
+        "robust": None, "confirm_top": DEFAULT_CONFIRM_TOP, "confirm_samples": None, "random_init": False,
+        "weight_bits": None, "activation_bits": None, **spec,
+    }
 
 
 def load_checkpoint(store: CheckpointStore, identity: dict[str, Any]) -> dict[str, Any] | None:

@@ -82,6 +82,9 @@ class SearchResult(BaseModel):
     layers: list[LayerInfo] = Field(default_factory=list)
     uniform: list[EvaluatedPolicy] = Field(default_factory=list)  # reference policies asked of run_search
     unquantized: list[UnquantizedWeights] = Field(default_factory=list)  # weights that stay float, uncosted
+    # the widths the search could choose from, per kind (32 = float), after the target's formats
+    weight_bits: list[int] = Field(default_factory=list)
+    activation_bits: list[int] = Field(default_factory=list)
     finetuned_weights: bytes | None = Field(None, exclude=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +105,8 @@ class SearchResult(BaseModel):
             "eval_seconds": self.eval_seconds,
             "robustness": self.robustness,
             "confirmation": self.confirmation,
+            "weight_bits": self.weight_bits,
+            "activation_bits": self.activation_bits,
         }
 
     def uniform_figures(self) -> list[dict[str, Any]]:
@@ -156,6 +161,8 @@ class SearchResult(BaseModel):
                 # accuracy on the search's subset and the confirmation images together (None: not confirmed)
                 "confirmed_accuracy": point.confirmed_accuracy,
                 "confirm_samples": (self.confirmation or {}).get("samples"),
+                "weight_bits": self.weight_bits,  # the widths it chose from (32 = float)
+                "activation_bits": self.activation_bits,
             },
             "spec": spec.model_dump(mode="json"),
             "unquantized": [u.model_dump() for u in self.unquantized],

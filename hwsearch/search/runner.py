@@ -200,6 +200,8 @@ def run_search(
         layers=layer_infos(costing.specs),
         uniform=uniform,
         unquantized=[vars(w) for w in float_weights(problem.model)],
+        weight_bits=costing.weight_bits,
+        activation_bits=costing.activation_bits,
     )
 
 

@@ -120,6 +120,11 @@ const HW = (() => {
   /** Background colour of a bit width: warm for few bits, cool for 8. */
   const bitsColour = (b) => `hsl(${Math.round(((b - 2) / 6) * 210)}, 70%, 86%)`;
   const budgetText = (b) => (!b ? "–" : b.relative != null ? `${b.relative} × int8` : `${b.absolute} abs`);
+  /** A spec's widths: per-kind sets when given (32 shown as float), else min..max. */
+  const widthsText = (s) => {
+    const set = (w) => (w ? w.map((b) => (b === 32 ? "float" : b === 16 ? "half" : b)).join(",") : `${s.min_bits ?? 2}..${s.max_bits ?? 8}`);
+    return s.weight_bits || s.activation_bits ? `weights ${set(s.weight_bits)} · activations ${set(s.activation_bits)}` : set(null);
+  };
 
   function badge(state) {
     return el("span", { class: `badge ${state}` }, state);
@@ -183,5 +188,5 @@ const HW = (() => {
     set: (ids) => sessionStorage.setItem("hwsearch.compare", JSON.stringify(ids)),
   };
 
-  return { el, api, download, followEvents, num, pct, ms, mj, mb, when, bitsColour, budgetText, badge, progressBar, showError, start, compareList, ApiError, TERMINAL };
+  return { el, api, download, followEvents, num, pct, ms, mj, mb, when, bitsColour, budgetText, widthsText, badge, progressBar, showError, start, compareList, ApiError, TERMINAL };
 })();

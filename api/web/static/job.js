@@ -28,7 +28,7 @@
     const pairs = [
       ["Model", s.model], ["Data", s.data || "the model's own"], ["Target", s.target], ["Objective", typeof s.objective === "string" ? s.objective : JSON.stringify(s.objective)],
       ["Budget", HW.budgetText(s.budget)], ["Agent", s.agent], ["Episodes", s.episodes], ["Seed", s.seed],
-      ["Bits", `${s.min_bits ?? 2}..${s.max_bits ?? 8}`], ["Eval samples", s.eval_samples ?? "all"],
+      ["Bits", HW.widthsText(s)], ["Eval samples", s.eval_samples ?? "all"],
       ["Submitted", HW.when(job.created_at)], ["Finished", HW.when(job.finished_at)],
     ];
     const r = s.robust;  // adversarial robustness asked of the search

@@ -148,6 +148,9 @@
       const v = number(name);
       if (v !== undefined) spec[name] = v;
     }
+    for (const name of ["weight_bits", "activation_bits"]) {  // "2-8" or "4,8,32": the API parses them
+      if (get(name)) spec[name] = get(name);
+    }
     return spec;
   }
 
