@@ -578,7 +578,7 @@ def test_form_sends_per_kind_widths_and_marks_a_bad_set(desktop, api, base):
     """Weight and activation widths from the form reach the spec; a bad set is marked on its field."""
     page = desktop.page
     page.goto(f"{base}/")
-    page.wait_for_selector("#f-model option[value='digits-cnn']")
+    page.wait_for_selector("#f-model option[value='digits-cnn']", state="attached")
     fill_form(page, SHORT_JOB)
     page.click("#job-form summary")
     page.fill("#f-weight_bits", "2-8")
