@@ -10,10 +10,10 @@ configuration; both are offered here.
 Modelling choices (documented in docs/hardware.md):
 - Float (32-bit) is run as 32-bit bit-serial (32 bit planes): BISMO has no float path and
   bit-serial hardware runs any width, just slower.
-- Grouped/depthwise convolutions run as ``groups`` separate small products (N = 1,
-  K = KH*KW for depthwise): the overlay has no depthwise mode, so most of each Dk-wide
-  dot product idles. (HAQ's released table charges depthwise layers by activation bits
-  only, which this faithful mapping does not reproduce -- see docs.)
+- A layer is the matrix products of ``bismo_layout.lower``: grouped convolutions run one
+  product per group; depthwise ones run block-diagonally, Dn channels per product, since
+  the overlay has no depthwise mode and one channel per product would idle Dn - 1 of the
+  array's columns and most of each Dk-wide dot product.
 - Memory: the four AXI ports stream activations, weights and results in parallel (one
   port each; the fourth carries instructions), so memory time is the longest stream.
   Outputs are requantized on chip to the activation width.
@@ -30,7 +30,8 @@ import numpy as np
 
 from hwsearch.core.graph import LayerSpec
 from hwsearch.core.cost_model import CostModel
-from latency_tables.roofline import COMPUTE, MEMORY, as_gemm, tensor_bits
+from latency_tables.bismo_layout import lower
+from latency_tables.roofline import COMPUTE, MEMORY, tensor_bits
 
 FLOAT_AS_BITS = 32  # float operands run as 32-bit bit-serial
 
@@ -86,10 +87,10 @@ class Bismo(CostModel):
             raise ValueError(f"batch must be >= 1, got {self.batch}")
 
     def compute_cycles(self, spec: LayerSpec, w_bits: np.ndarray, a_bits: np.ndarray) -> np.ndarray:
-        """Execute cycles: groups * ceil(M/Dm) * ceil(N/Dn) * ceil(K/Dk) * w * a."""
+        """Execute cycles: products * ceil(rows/Dm) * ceil(cols/Dn) * ceil(depth/Dk) * w * a."""
         c = self.config
-        g = as_gemm(spec, self.batch)
-        tiles = g.groups * np.ceil(g.m / c.dm) * np.ceil(g.n / c.dn) * np.ceil(g.k / c.dk)
+        p = lower(spec, self.batch, c.dn)
+        tiles = p.count * np.ceil(p.rows / c.dm) * np.ceil(p.cols / c.dn) * np.ceil(p.depth / c.dk)
         return tiles * bit_planes(w_bits) * bit_planes(a_bits)
 
     def _grid(self, spec: LayerSpec, w_bits: np.ndarray, a_bits: np.ndarray):
