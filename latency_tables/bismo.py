@@ -16,7 +16,9 @@ Modelling choices (documented in docs/hardware.md):
   array's columns and most of each Dk-wide dot product.
 - Memory: the four AXI ports stream activations, weights and results in parallel (one
   port each; the fourth carries instructions), so memory time is the longest stream.
-  Outputs are requantized on chip to the activation width.
+  Operands move in BISMO's own layout (``bismo_layout.operand_bits``): lowered, bit-serial,
+  rows padded to whole Dk-bit words. Outputs are requantized on chip to the activation
+  width (BISMO's result stage writes 32-bit sums; HAQ's table does not charge them).
 - Energy: the papers give power, not per-op energy, so energy is estimated from
   Horowitz (ISSCC 2014, 45 nm) per-operation figures: a lower bound for an FPGA, whose
   fabric costs several times more, but it ranks layers and bit widths consistently.
@@ -30,8 +32,8 @@ import numpy as np
 
 from hwsearch.core.graph import LayerSpec
 from hwsearch.core.cost_model import CostModel
-from latency_tables.bismo_layout import lower
-from latency_tables.roofline import COMPUTE, MEMORY, tensor_bits
+from latency_tables.bismo_layout import lower, operand_bits
+from latency_tables.roofline import COMPUTE, MEMORY
 
 FLOAT_AS_BITS = 32  # float operands run as 32-bit bit-serial
 
@@ -97,18 +99,19 @@ class Bismo(CostModel):
         c = self.config
         w, a = bit_planes(w_bits), bit_planes(a_bits)
         compute = self.compute_cycles(spec, w, a)
-        weights, inputs, outputs = tensor_bits(spec, self.batch, w, a)
+        p = lower(spec, self.batch, c.dn)
+        inputs, weights = operand_bits(p, c.dm, c.dn, c.dk, w, a)  # per product
+        outputs = spec.output_count * self.batch * a.astype(np.float64)
         half = c.bram_bits / 2
         w_tiles, i_tiles = np.ceil(weights / half), np.ceil(inputs / half)
         spill = (w_tiles > 1) & (i_tiles > 1)
         # Neither operand fits: tile one, re-stream the other per tile; take the cheaper order.
-        stream_a = np.maximum(np.maximum(inputs * np.where(spill, w_tiles, 1), weights), outputs)
-        stream_b = np.maximum(np.maximum(inputs, weights * np.where(spill, i_tiles, 1)), outputs)
-        longest = np.minimum(stream_a, stream_b)
-        memory = longest / c.port_bits
-        offchip = np.minimum(
-            inputs * np.where(spill, w_tiles, 1) + weights, inputs + weights * np.where(spill, i_tiles, 1)
-        ) + outputs
+        inputs_a, weights_a = p.count * inputs * np.where(spill, w_tiles, 1), p.count * weights
+        inputs_b, weights_b = p.count * inputs, p.count * weights * np.where(spill, i_tiles, 1)
+        stream_a = np.maximum(np.maximum(inputs_a, weights_a), outputs)
+        stream_b = np.maximum(np.maximum(inputs_b, weights_b), outputs)
+        memory = np.minimum(stream_a, stream_b) / c.port_bits
+        offchip = np.minimum(inputs_a + weights_a, inputs_b + weights_b) + outputs
         compute, memory = np.broadcast_arrays(compute, memory)
         cycles = np.maximum(compute, memory)
         latency_ms = cycles / c.freq_hz * 1e3

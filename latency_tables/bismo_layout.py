@@ -8,12 +8,21 @@ channel's own taps, so the Dn columns of the array all work and one Dk-wide dot 
 covers the block's taps. The alternative, one product per channel, fills one column of
 Dn and leaves the dot product mostly idle; HAQ's released table charges depthwise layers
 like the block mapping (docs/hardware.md).
+
+The operands move as BISMO's runtime stores them: bit-serial (one binary matrix per bit
+plane), the activations as the lowered matrix (a 3x3 kernel reads each input 9 times),
+each row's reduction padded to whole Dk-bit words and the row counts to the array's
+Dm (activations) or Dn (weights). A row shorter than Dk bits still costs a whole word,
+which is what makes narrow layers (depthwise blocks, the 3-channel stem, 1x1 convs with
+few input channels) bound by activation traffic.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from hwsearch.core.graph import LayerSpec
 
@@ -50,3 +59,16 @@ def lower(spec: LayerSpec, batch: int, dn: int) -> Products:
     return Products(
         spec.groups, rows, spec.in_channels // spec.groups * taps, spec.out_channels // spec.groups
     )
+
+
+def padded(n: int, align: int) -> int:
+    """``n`` rounded up to a multiple of ``align``."""
+    return -(-n // align) * align
+
+
+def operand_bits(p: Products, dm: int, dn: int, dk: int, w_bits: np.ndarray, a_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bits of activations and weights that one of ``p``'s products fetches, padding included."""
+    depth = padded(p.depth, dk)
+    acts = padded(p.rows, dm) * depth * np.asarray(a_bits, dtype=np.float64)
+    weights = padded(p.cols, dn) * depth * np.asarray(w_bits, dtype=np.float64)
+    return acts, weights
