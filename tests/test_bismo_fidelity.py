@@ -97,3 +97,12 @@ def test_haq_units_are_bismo_cloud_cycles_where_one_stream_binds(shipped_against
     cycles = ours * CLOUD.freq_hz / 1e3
     for row in (1, 52):  # features.2 depthwise (32 channels at 112x112), classifier
         assert cycles[row] == pytest.approx(haq[row], rel=0.01)
+
+
+def test_a_conv_runs_image_by_image_and_a_linear_layer_takes_the_batch_as_rows() -> None:
+    single, batch = bismo_cloud(batch=1), bismo_cloud(batch=16)
+    late = conv(960, 160, 1, 7)  # weight-bound per image: its weights are fetched again for each image
+    for w, a in [(8, 1), (8, 8), (2, 8)]:
+        assert batch.cost(late, w, a).latency_ms == pytest.approx(16 * single.cost(late, w, a).latency_ms)
+    fc = LayerSpec("fc", "linear", 1280, 1000, (1, 1), (1, 1), (0, 0), 1, (1, 1), (1, 1), 1280 * 1000, 1280 * 1000)
+    assert batch.cost(fc, 8, 8).latency_ms == pytest.approx(single.cost(fc, 8, 8).latency_ms)  # one weight stream
