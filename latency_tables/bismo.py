@@ -2,18 +2,19 @@
 
 BISMO is a bit-serial matrix-multiply overlay: a Dm x Dn array of dot-product units,
 each doing one Dk-wide *binary* dot product (AND + popcount) per cycle. A w-bit x a-bit
-product is executed as w*a binary products of bit planes, shifted and accumulated, so
-compute cycles are ceil(M/Dm) * ceil(N/Dn) * ceil(K/Dk) * w * a (EECS-NTNU/bismo, BSD-3).
+product is executed as w*a binary products of bit planes, shifted and accumulated, so an
+M x K by K x N product takes ceil(M/Dm) * ceil(N/Dn) * ceil(K/Dk) * w * a execute cycles
+(EECS-NTNU/bismo, BSD-3).
 HAQ (Wang et al., CVPR 2019, Table 1) used an edge (Zynq-7020) and a cloud (VU9P)
 configuration; both are offered here.
 
 Modelling choices (documented in docs/hardware.md):
 - Float (32-bit) is run as 32-bit bit-serial (32 bit planes): BISMO has no float path and
   bit-serial hardware runs any width, just slower.
-- A layer is the matrix products of ``bismo_layout.lower``: grouped convolutions run one
-  product per group; depthwise ones run block-diagonally, Dn channels per product, since
-  the overlay has no depthwise mode and one channel per product would idle Dn - 1 of the
-  array's columns and most of each Dk-wide dot product.
+- A layer is the matrix products of ``bismo_layout.lower``: a conv is lowered one image
+  at a time; grouped convolutions run one product per group; depthwise ones run
+  block-diagonally, Dn channels per product, since the overlay has no depthwise mode and
+  one channel per product would idle Dn - 1 of the array's columns.
 - Memory: the four AXI ports stream activations, weights and results in parallel (one
   port each; the fourth carries instructions), so memory time is the longest stream.
   Operands move in BISMO's own layout (``bismo_layout.operand_bits``): lowered, bit-serial,
