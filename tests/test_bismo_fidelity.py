@@ -25,15 +25,20 @@ def conv(ic: int, oc: int, k: int, hw: int, groups: int = 1, stride: int = 1) ->
                      out * out * oc * (ic // groups) * k * k, oc * (ic // groups) * k * k)
 
 
+def products(spec: LayerSpec, dn: int = 16) -> tuple[int, int, int]:
+    """(count, depth, cols) of the products BISMO runs for ``spec`` at batch 1."""
+    p = lower(spec, batch=1, dn=dn)
+    return p.count, p.depth, p.cols
+
+
 def test_depthwise_runs_dn_channels_per_block_diagonal_product() -> None:
     dw = conv(144, 144, 3, 56, groups=144)
-    p = lower(dw, batch=1, dn=16)
-    assert (p.count, p.depth, p.cols) == (9, 9 * 16, 16)  # 144 channels in blocks of 16
-    assert lower(dw, batch=1, dn=8).count == 18
+    assert products(dw) == (9, 9 * 16, 16)  # 144 channels in blocks of 16
+    assert products(dw, dn=8) == (18, 9 * 8, 8)
     # a channel multiplier of 2 puts 8 channels (16 outputs) in a block
-    assert (lambda q: (q.count, q.depth, q.cols))(lower(conv(32, 64, 3, 14, groups=32), 1, 16)) == (4, 72, 16)
+    assert products(conv(32, 64, 3, 14, groups=32)) == (4, 72, 16)
     # a grouped (not depthwise) conv stays one product per group
-    assert (lambda q: (q.count, q.depth, q.cols))(lower(conv(64, 64, 3, 14, groups=4), 1, 16)) == (4, 16 * 9, 16)
+    assert products(conv(64, 64, 3, 14, groups=4)) == (4, 16 * 9, 16)
 
 
 @pytest.mark.parametrize("factory, config", [(bismo_edge, EDGE), (bismo_cloud, CLOUD)])
