@@ -12,11 +12,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
 
 from hwsearch.core.graph import layer_names, trace  # noqa: E402
 from hwsearch.core.policy import Policy  # noqa: E402
 from hwsearch.zoo import build_model, example_input  # noqa: E402
 from latency_tables import get_target  # noqa: E402
+from latency_tables.regimes import regime  # noqa: E402
 
 PLOT = Path(__file__).parent.parent / "docs" / "hardware_mobilenet-v2_layers.png"
 SIMULATED = ("bitfusion", "bismo-edge", "bismo-cloud")
@@ -48,22 +50,9 @@ def totals() -> None:
         print(f"| {model} | cpu-onnxruntime (measured) | 1 | {i8:.2f} | n/a | 1.000 (no 4-bit kernel) | n/a | fp32 {f32:.2f} ms |")
 
 
-def scaling(grid: np.ndarray) -> list[str]:
-    """Classify each layer's latency grid [w, a] (bits 2..8) by what moves it."""
-    out = []
-    for g in grid:
-        base = g[6, 6]
-        w_only = g[0, 6] / base  # w=2, a=8
-        a_only = g[6, 0] / base  # w=8, a=2
-        if w_only > 0.9 and a_only < 0.5:
-            out.append("a")
-        elif a_only > 0.9 and w_only < 0.5:
-            out.append("w")
-        elif g[0, 0] / base < 0.15 and w_only < 0.6 and a_only < 0.6:
-            out.append("w*a")
-        else:
-            out.append("mixed")
-    return out
+def regimes(grid: np.ndarray) -> list[str]:
+    """Regime of each layer's latency grid [w, a] (bits 2..8): what moves it (latency_tables/regimes.py)."""
+    return [regime(g[6, 6], g[0, 6], g[6, 0]) for g in grid]
 
 
 def haq_comparison() -> None:
@@ -71,22 +60,23 @@ def haq_comparison() -> None:
     targets = {"haq-mobilenetv2": get_target("haq-mobilenetv2")}
     targets.update({n: get_target(n, batch=16) for n in SIMULATED})
     names = layer_names(specs)
-    print("\n| target (batch 16) | layers moving with a only | w only | w x a | mixed | uniform 4/8 | uniform 2/8 | depthwise share at 8-bit | rank corr. with HAQ (8-bit per layer) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    haq8 = None
+    print("\n| target (batch 16) | activations | weights | both | neither | uniform 4/8 | uniform 2/8 | depthwise share of 8-bit latency | regimes as HAQ's | rank corr. with HAQ per layer |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    haq8 = haq_kinds = None
     for name, t in targets.items():
         grid = t.cost_array(specs, range(2, 9))[..., 0]
-        kinds = scaling(grid)
+        kinds = regimes(grid)
         c8 = t.policy_cost(specs, Policy.uniform(names, 8))
         c4 = t.policy_cost(specs, Policy.uniform(names, 4)).latency_ms / c8.latency_ms
         c2 = t.policy_cost(specs, Policy.uniform(names, 2)).latency_ms / c8.latency_ms
         per = np.array([layer.latency_ms for layer in c8.layers])
         dw = per[[s.is_depthwise for s in specs]].sum() / per.sum()
         if haq8 is None:
-            haq8 = per
-        rho = np.corrcoef(np.argsort(np.argsort(per)), np.argsort(np.argsort(haq8)))[0, 1]
-        print(f"| {name} | {kinds.count('a')} | {kinds.count('w')} | {kinds.count('w*a')} | {kinds.count('mixed')} | "
-              f"{c4:.3f} | {c2:.3f} | {dw:.2f} | {rho:.2f} |")
+            haq8, haq_kinds = per, kinds
+        rho = spearmanr(per, haq8).statistic
+        same = sum(a == b for a, b in zip(kinds, haq_kinds))
+        print(f"| {name} | {kinds.count('activations')} | {kinds.count('weights')} | {kinds.count('both')} | "
+              f"{kinds.count('neither')} | {c4:.3f} | {c2:.3f} | {dw:.2f} | {same}/{len(kinds)} | {rho:.3f} |")
 
 
 def plot() -> None:

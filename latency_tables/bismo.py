@@ -2,21 +2,24 @@
 
 BISMO is a bit-serial matrix-multiply overlay: a Dm x Dn array of dot-product units,
 each doing one Dk-wide *binary* dot product (AND + popcount) per cycle. A w-bit x a-bit
-product is executed as w*a binary products of bit planes, shifted and accumulated, so
-compute cycles are ceil(M/Dm) * ceil(N/Dn) * ceil(K/Dk) * w * a (EECS-NTNU/bismo, BSD-3).
+product is executed as w*a binary products of bit planes, shifted and accumulated, so an
+M x K by K x N product takes ceil(M/Dm) * ceil(N/Dn) * ceil(K/Dk) * w * a execute cycles
+(EECS-NTNU/bismo, BSD-3).
 HAQ (Wang et al., CVPR 2019, Table 1) used an edge (Zynq-7020) and a cloud (VU9P)
 configuration; both are offered here.
 
 Modelling choices (documented in docs/hardware.md):
 - Float (32-bit) is run as 32-bit bit-serial (32 bit planes): BISMO has no float path and
   bit-serial hardware runs any width, just slower.
-- Grouped/depthwise convolutions run as ``groups`` separate small products (N = 1,
-  K = KH*KW for depthwise): the overlay has no depthwise mode, so most of each Dk-wide
-  dot product idles. (HAQ's released table charges depthwise layers by activation bits
-  only, which this faithful mapping does not reproduce -- see docs.)
+- A layer is the matrix products of ``bismo_layout.lower``: a conv is lowered one image
+  at a time; grouped convolutions run one product per group; depthwise ones run
+  block-diagonally, Dn channels per product, since the overlay has no depthwise mode and
+  one channel per product would idle Dn - 1 of the array's columns.
 - Memory: the four AXI ports stream activations, weights and results in parallel (one
   port each; the fourth carries instructions), so memory time is the longest stream.
-  Outputs are requantized on chip to the activation width.
+  Operands move in BISMO's own layout (``bismo_layout.operand_bits``): lowered, bit-serial,
+  rows padded to whole Dk-bit words. Outputs are requantized on chip to the activation
+  width (BISMO's result stage writes 32-bit sums; HAQ's table does not charge them).
 - Energy: the papers give power, not per-op energy, so energy is estimated from
   Horowitz (ISSCC 2014, 45 nm) per-operation figures: a lower bound for an FPGA, whose
   fabric costs several times more, but it ranks layers and bit widths consistently.
@@ -30,7 +33,8 @@ import numpy as np
 
 from hwsearch.core.graph import LayerSpec
 from hwsearch.core.cost_model import CostModel
-from latency_tables.roofline import COMPUTE, MEMORY, as_gemm, tensor_bits
+from latency_tables.bismo_layout import lower, operand_bits
+from latency_tables.roofline import COMPUTE, MEMORY
 
 FLOAT_AS_BITS = 32  # float operands run as 32-bit bit-serial
 
@@ -86,28 +90,29 @@ class Bismo(CostModel):
             raise ValueError(f"batch must be >= 1, got {self.batch}")
 
     def compute_cycles(self, spec: LayerSpec, w_bits: np.ndarray, a_bits: np.ndarray) -> np.ndarray:
-        """Execute cycles: groups * ceil(M/Dm) * ceil(N/Dn) * ceil(K/Dk) * w * a."""
+        """Execute cycles: products * ceil(rows/Dm) * ceil(cols/Dn) * ceil(depth/Dk) * w * a."""
         c = self.config
-        g = as_gemm(spec, self.batch)
-        tiles = g.groups * np.ceil(g.m / c.dm) * np.ceil(g.n / c.dn) * np.ceil(g.k / c.dk)
+        p = lower(spec, self.batch, c.dn)
+        tiles = p.count * np.ceil(p.rows / c.dm) * np.ceil(p.cols / c.dn) * np.ceil(p.depth / c.dk)
         return tiles * bit_planes(w_bits) * bit_planes(a_bits)
 
     def _grid(self, spec: LayerSpec, w_bits: np.ndarray, a_bits: np.ndarray):
         c = self.config
         w, a = bit_planes(w_bits), bit_planes(a_bits)
         compute = self.compute_cycles(spec, w, a)
-        weights, inputs, outputs = tensor_bits(spec, self.batch, w, a)
+        p = lower(spec, self.batch, c.dn)
+        inputs, weights = operand_bits(p, c.dm, c.dn, c.dk, w, a)  # per product
+        outputs = spec.output_count * self.batch * a.astype(np.float64)
         half = c.bram_bits / 2
         w_tiles, i_tiles = np.ceil(weights / half), np.ceil(inputs / half)
         spill = (w_tiles > 1) & (i_tiles > 1)
         # Neither operand fits: tile one, re-stream the other per tile; take the cheaper order.
-        stream_a = np.maximum(np.maximum(inputs * np.where(spill, w_tiles, 1), weights), outputs)
-        stream_b = np.maximum(np.maximum(inputs, weights * np.where(spill, i_tiles, 1)), outputs)
-        longest = np.minimum(stream_a, stream_b)
-        memory = longest / c.port_bits
-        offchip = np.minimum(
-            inputs * np.where(spill, w_tiles, 1) + weights, inputs + weights * np.where(spill, i_tiles, 1)
-        ) + outputs
+        inputs_a, weights_a = p.count * inputs * np.where(spill, w_tiles, 1), p.count * weights
+        inputs_b, weights_b = p.count * inputs, p.count * weights * np.where(spill, i_tiles, 1)
+        stream_a = np.maximum(np.maximum(inputs_a, weights_a), outputs)
+        stream_b = np.maximum(np.maximum(inputs_b, weights_b), outputs)
+        memory = np.minimum(stream_a, stream_b) / c.port_bits
+        offchip = np.minimum(inputs_a + weights_a, inputs_b + weights_b) + outputs
         compute, memory = np.broadcast_arrays(compute, memory)
         cycles = np.maximum(compute, memory)
         latency_ms = cycles / c.freq_hz * 1e3

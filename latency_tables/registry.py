@@ -23,7 +23,9 @@ from latency_tables.table import Table, parse_table
 
 #: Bump on a change of meaning; the source hash below also retires stale generated tables.
 SIMULATOR_VERSION = "1"
-SIMULATOR_SOURCES = {"bitfusion": "bitfusion.py", "bismo-edge": "bismo.py", "bismo-cloud": "bismo.py"}
+#: The files whose hash goes into each simulator's table tag (with roofline.py).
+BISMO_SOURCES = ("bismo.py", "bismo_layout.py")
+SIMULATOR_SOURCES = {"bitfusion": ("bitfusion.py",), "bismo-edge": BISMO_SOURCES, "bismo-cloud": BISMO_SOURCES}
 
 SIMULATED: dict[str, Callable[..., CostModel]] = {
     "bitfusion": BitFusion,
@@ -46,7 +48,7 @@ def generator_tag(target: str) -> str:
     table generated before the formulas changed is not read as current.
     """
     digest = hashlib.sha256()
-    for module in (SIMULATOR_SOURCES[target], "roofline.py"):
+    for module in (*SIMULATOR_SOURCES[target], "roofline.py"):
         digest.update((resources.files("latency_tables") / module).read_bytes())
     return f"latency_tables.{target} simulator v{SIMULATOR_VERSION}+{digest.hexdigest()[:10]}"
 

@@ -23,7 +23,7 @@ def searched(tmp_path_factory):
     """`hwsearch search` with a fine-tune: a low-bit uniform policy, so the fine-tune matters."""
     out = tmp_path_factory.mktemp("finetuned") / "p.json"
     args = [
-        "search", "--model", "digits-cnn", "--target", "bismo-edge", "--budget", "0.2", "--agent", "uniform",
+        "search", "--model", "digits-cnn", "--target", "bismo-edge", "--budget", "0.3", "--agent", "uniform",
         "--episodes", "2", "--eval-samples", str(EVAL), "--finetune-steps", "60", "--out", str(out),
     ]
     result = runner.invoke(app, args)
