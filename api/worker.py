@@ -1,7 +1,12 @@
 """A local worker process: takes jobs from the store until told to stop.
 
 ``hwsearch serve`` starts these next to the API (the default, nothing else to run);
-``hwsearch worker --db URL`` starts one by hand against a shared database.
+``hwsearch worker --local`` starts one by hand against a shared database. Its heartbeat
+(``api.workers``) tells ``/healthz`` it is alive.
+
+SIGTERM or SIGINT stops the worker; a running job goes back to the queue. Only the first
+signal counts: when Ctrl+C reaches the whole process group, the server's SIGTERM follows
+and must not interrupt the hand-back.
 """
 
 from __future__ import annotations
@@ -11,25 +16,37 @@ import signal
 import time
 
 from api.db import Database
-from api.job_runner import execute_job
 from api.settings import Settings
+from api.workers import Heartbeat
 
 log = logging.getLogger("hwsearch.worker")
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-def _raise_exit(signum: int, _frame: object) -> None:
+
+def _stop(signum: int, _frame: object) -> None:
+    for sig in STOP_SIGNALS:  # later signals must not interrupt the job's hand-back
+        signal.signal(sig, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 
 
 def run_local_worker(settings: Settings, poll_seconds: float = 0.5, max_jobs: int | None = None) -> None:
     """Poll for claimable jobs and run them; SIGTERM hands a running job back to the queue."""
-    signal.signal(signal.SIGTERM, _raise_exit)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop)
     db = Database(settings.db_url)
-    done = 0
-    log.info("local worker polling %s", settings.db_url.split("@")[-1])
-    while max_jobs is None or done < max_jobs:
-        job_id = execute_job(db, settings)
-        if job_id is None:
-            time.sleep(poll_seconds)
-        else:
-            done += 1
+    heartbeat = Heartbeat(db, "local", interval_s=settings.worker_stale_seconds / 3)
+    heartbeat.start()  # before the seconds-long import below: a starting worker is alive
+    try:
+        from api.job_runner import execute_job  # torch and the search
+
+        done = 0
+        log.info("local worker %s polling %s", heartbeat.worker, settings.db_url.split("@")[-1])
+        while max_jobs is None or done < max_jobs:
+            job_id = execute_job(db, settings)
+            if job_id is None:
+                time.sleep(poll_seconds)
+            else:
+                done += 1
+    finally:
+        heartbeat.stop()
