@@ -145,19 +145,28 @@ def server(tmp_path_factory):
 
 
 def test_a_killed_worker_is_reaped_and_replaced(server):
+    """A worker killed outright is reaped and replaced after 1 s, a replacement killed young after 2 s;
+    the survivor runs the next job."""
     [old] = children(server.proc.pid)
     within(10, lambda: health_pids(server) == [old], "the worker's heartbeat shows in /healthz")
     os.kill(old, signal.SIGKILL)
     took = within(15, lambda: children(server.proc.pid) - {old}, "a new worker is started")
     print(f"replacement started {took:.2f} s after the SIGKILL")
-    [new] = children(server.proc.pid)
+    [young] = children(server.proc.pid)
     assert stat(old) is None  # reaped: no zombie left behind
-    within(15, lambda: health_pids(server) == [new], "/healthz lists the new worker, not the dead one")
+    os.kill(young, signal.SIGKILL)  # a replacement dying young: the next one waits twice as long
+    took = within(15, lambda: children(server.proc.pid) - {young}, "another worker is started")
+    print(f"second replacement started {took:.2f} s after the SIGKILL")
+    assert took >= 2
+    [new] = children(server.proc.pid)
+    assert stat(young) is None
+    within(15, lambda: health_pids(server) == [new], "/healthz lists the new worker, not the dead ones")
     with server.client(create_key(server.env)) as client:
         job = client.post("/jobs", json=SHORT_JOB).json()
         assert wait_for(client, job["id"], ("succeeded",), timeout=120)["attempts"] == 1
     log = server.log.read_text()
-    assert f"(pid {old}) killed by SIGKILL" in log and f"(pid {new})" in log
+    assert f"(pid {old}) killed by SIGKILL" in log and "starting a new one in 1 s" in log
+    assert f"(pid {young}) killed by SIGKILL" in log and "starting a new one in 2 s" in log
 
 
 def test_health_is_degraded_while_no_worker_is_alive(server):
