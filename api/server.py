@@ -35,10 +35,11 @@ class _Stopped(SystemExit):
 
 
 class _StopSignals:
-    """The first stop signal raises ``_Stopped``; later ones call ``on_repeat`` (hurry the workers)."""
+    """The first stop signal raises ``_Stopped``; later ones, and any once the workers are being
+    stopped (``armed`` False), call ``on_repeat`` (hurry the workers) instead."""
 
     def __init__(self) -> None:
-        self.received: int | None = None
+        self.armed = True
         self.on_repeat = lambda: None
 
     def install(self) -> None:
@@ -46,8 +47,8 @@ class _StopSignals:
             signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, _frame: object) -> None:
-        if self.received is None:
-            self.received = signum
+        if self.armed:
+            self.armed = False
             raise _Stopped(signum)
         self.on_repeat()
 
@@ -93,5 +94,6 @@ def _serve(settings: Settings, host: str, port: int, signals: _StopSignals) -> N
             supervisor.start()
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     finally:
+        signals.armed = False  # nothing may interrupt stopping the workers
         if supervisor is not None:
             supervisor.stop()
