@@ -160,10 +160,32 @@ class UploadedModelOut(ModelOut):
     report: ModelCheckReport = Field(..., description="Quantizable layers, weights that stay float, agreement with onnxruntime.")
 
 
+class WorkerOut(BaseModel):
+    """A live worker, as its last heartbeat describes it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str = Field(..., description="`host:pid`; a running job's holder has the same name.")
+    kind: Literal["local", "celery"] = Field(..., description="'local' (polls the database) or 'celery' (a Celery pool process).")
+    queue: str | None = Field(None, description="The Celery queue it takes jobs from; none for a local worker.")
+    job_id: int | None = Field(None, description="The job it runs, if any.")
+    started_at: datetime = Field(..., description="When it started (UTC).")
+    last_seen: datetime = Field(..., description="Its latest heartbeat (UTC).")
+
+
 class Health(BaseModel):
-    status: Literal["ok"] = Field("ok", description="Always 'ok' when the API and its database answer.")
+    status: Literal["ok", "degraded"] = Field(
+        ...,
+        description=(
+            "'ok' (HTTP 200): the API and its database answer, and a worker is alive or none is expected. "
+            "'degraded' (HTTP 503): workers are expected (local workers of `hwsearch serve`, or Celery) "
+            "but none has beaten within `HWSEARCH_WORKER_STALE_SECONDS`, so new jobs would wait."
+        ),
+    )
     database: str = Field(..., description="Database dialect in use.")
     queue: str = Field(..., description="'local' (workers poll the database) or 'celery'.")
+    live_workers: int = Field(..., description="How many workers are alive (any machine sharing the database).")
+    workers: list[WorkerOut] = Field(..., description="The live workers, by name.")
 
 
 class DatasetOut(BaseModel):

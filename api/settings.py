@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=0, description="Local worker processes started by `hwsearch serve`.")
     lease_seconds: float = Field(30.0, gt=0, description="A running job whose worker is silent this long is re-queued.")
     dispatch_interval_seconds: float = Field(1.0, gt=0, le=60, description="Celery mode: how often the server sends queued jobs and re-queues expired ones.")
+    worker_stale_seconds: float = Field(
+        15.0, gt=0, le=3600, description="A worker whose heartbeat is older than this is not alive (/healthz); workers beat every third of it."
+    )
     max_attempts: int = Field(3, ge=1, le=100, description="Runs a job gets whose worker dies mid-run before it is failed.")
     max_body_bytes: int = Field(1_000_000, description="Largest JSON request body accepted.")
     max_upload_bytes: int = Field(5_000_000, description="Largest hardware table upload accepted.")

@@ -1,35 +1,84 @@
-"""A local worker process: takes jobs from the store until told to stop.
+"""A local worker process: takes jobs from the store until told to stop, or its server is gone.
 
-``hwsearch serve`` starts these next to the API (the default, nothing else to run);
-``hwsearch worker --db URL`` starts one by hand against a shared database.
+``hwsearch serve`` starts these next to the API (the default, nothing else to run) and
+supervises them (``api.supervisor``); ``hwsearch worker --local`` starts one by hand
+against a shared database.
+
+SIGTERM or SIGINT stops the worker; a running job goes back to the queue. Only the first
+signal counts: when Ctrl+C reaches the whole process group, the server's SIGTERM follows
+and must not interrupt the hand-back. A worker started by a server (``parent_pid``) also
+stops that way when the server is gone, even killed outright: a watchdog thread notices
+that its parent changed, and on Linux the kernel sends SIGTERM as well (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
+import sys
+import threading
 import time
 
 from api.db import Database
-from api.job_runner import execute_job
 from api.settings import Settings
+from api.workers import Heartbeat
 
 log = logging.getLogger("hwsearch.worker")
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-def _raise_exit(signum: int, _frame: object) -> None:
+
+def _stop(signum: int, _frame: object) -> None:
+    for sig in STOP_SIGNALS:  # later signals must not interrupt the job's hand-back
+        signal.signal(sig, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 
 
-def run_local_worker(settings: Settings, poll_seconds: float = 0.5, max_jobs: int | None = None) -> None:
+def _watch_parent(parent_pid: int, check_s: float) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(check_s)
+    log.warning("worker: its server (pid %s) is gone; stopping", parent_pid)
+    os.kill(os.getpid(), signal.SIGTERM)  # the same path as a SIGTERM from the server: the job goes back
+
+
+def stop_with_parent(parent_pid: int, check_s: float = 1.0) -> None:
+    """Stop this process (as on SIGTERM) once ``parent_pid`` is no longer its parent.
+
+    The kernel's parent-death signal is set too where there is one (Linux); it fires when
+    the *thread* that started us ends, which is why the watchdog is the rule and it the extra.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            log.warning("worker: prctl(PR_SET_PDEATHSIG) unavailable; the watchdog alone follows the server")
+    threading.Thread(target=_watch_parent, args=(parent_pid, check_s), daemon=True, name="parent-watch").start()
+
+
+def run_local_worker(
+    settings: Settings, poll_seconds: float = 0.5, max_jobs: int | None = None, parent_pid: int | None = None
+) -> None:
     """Poll for claimable jobs and run them; SIGTERM hands a running job back to the queue."""
-    signal.signal(signal.SIGTERM, _raise_exit)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop)
+    if parent_pid is not None:
+        stop_with_parent(parent_pid)
     db = Database(settings.db_url)
-    done = 0
-    log.info("local worker polling %s", settings.db_url.split("@")[-1])
-    while max_jobs is None or done < max_jobs:
-        job_id = execute_job(db, settings)
-        if job_id is None:
-            time.sleep(poll_seconds)
-        else:
-            done += 1
+    heartbeat = Heartbeat(db, "local", interval_s=settings.worker_stale_seconds / 3)
+    heartbeat.start()  # before the seconds-long import below: a starting worker is alive
+    try:
+        from api.job_runner import execute_job  # torch and the search
+
+        done = 0
+        log.info("local worker %s polling %s", heartbeat.worker, settings.db_url.split("@")[-1])
+        while max_jobs is None or done < max_jobs:
+            job_id = execute_job(db, settings)
+            if job_id is None:
+                time.sleep(poll_seconds)
+            else:
+                done += 1
+    finally:
+        heartbeat.stop()

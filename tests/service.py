@@ -70,10 +70,13 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        # ready: /healthz says ok (a local worker is up), or, with a broker, answers at all
+        # (degraded, 503, until the test starts a Celery worker)
+        ready = (200, 503) if "HWSEARCH_BROKER_URL" in self.env else (200,)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code in ready:
                     return self
             except httpx.HTTPError:
                 pass

@@ -31,8 +31,11 @@ def finished_job(alice):
 
 
 def test_health_is_public(server):
-    body = httpx.get(f"{server.url}/healthz").json()
-    assert body == {"status": "ok", "database": "sqlite", "queue": "local"}
+    answer = httpx.get(f"{server.url}/healthz")
+    body = answer.json()
+    assert answer.status_code == 200
+    assert {k: body[k] for k in ("status", "database", "queue", "live_workers")} == {"status": "ok", "database": "sqlite", "queue": "local", "live_workers": 1}
+    assert [w["kind"] for w in body["workers"]] == ["local"]  # the server's one worker, by its heartbeat
 
 
 def test_no_key_or_bad_key_is_401(server):

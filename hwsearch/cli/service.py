@@ -50,6 +50,9 @@ def worker_command(
     broker: Annotated[str | None, typer.Option(help="Celery broker URL (e.g. redis://127.0.0.1:6379/0).")] = None,
     local: Annotated[bool, typer.Option("--local", help="Poll the database instead of a broker.")] = False,
     concurrency: Annotated[int, typer.Option(help="Celery worker processes.")] = 1,
+    parent_pid: Annotated[
+        int | None, typer.Option("--parent-pid", help="Local worker: stop when this process is gone (`hwsearch serve` sets it).")
+    ] = None,
 ) -> None:
     """Run a worker: Celery (with --broker or HWSEARCH_BROKER_URL) or a local database-polling one."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -64,7 +67,7 @@ def worker_command(
         from api.worker import run_local_worker
 
         try:
-            run_local_worker(settings)
+            run_local_worker(settings, parent_pid=parent_pid)
         except (KeyboardInterrupt, SystemExit):
             pass
 
