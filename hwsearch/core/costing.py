@@ -103,7 +103,8 @@ class Costing:
         union = sorted({*self.weight_bits, *self.activation_bits})
         raw = target.cost_array(specs, union)
         raw = raw[:, [union.index(b) for b in self.weight_bits]][:, :, [union.index(b) for b in self.activation_bits]]
-        np.add.at(grid[..., :2], layer_of, raw)
+        with np.errstate(over="ignore"):  # checked below
+            np.add.at(grid[..., :2], layer_of, raw)
         self.weight_counts = np.zeros(nl)
         for s in specs:
             if s.call == 0 or self.weight_counts[index[s.name]] == 0:
@@ -188,9 +189,11 @@ class Costing:
         index = {n: i for i, n in enumerate(self.names)}
         totals = np.zeros((self.n_layers, 2))
         layer_of = np.array([index[s.name] for s in self.specs])
-        np.add.at(totals, layer_of, self.target.cost_array(self.specs, [bits])[:, 0, 0, :])
+        with np.errstate(over="ignore"):  # an overflow is an infinite total, refused at construction
+            np.add.at(totals, layer_of, self.target.cost_array(self.specs, [bits])[:, 0, 0, :])
+            latency, energy = float(totals[:, 0].sum()), float(totals[:, 1].sum())
         size = float((self.weight_counts * bits / 8 / 1e6).sum())
-        return Costs(float(totals[:, 0].sum()), float(totals[:, 1].sum()), size, math.nan)
+        return Costs(latency, energy, size, math.nan)
 
     def layer_costs(self, policy: Policy) -> list[tuple[float, float]]:
         """(latency ms, energy mJ) of each layer name under ``policy``, summed over its calls;
