@@ -28,8 +28,6 @@ OBJECT_HINTS = {
     "robust": 'expected an object such as {"attack": "pgd", "eps": 0.05}',
 }
 OBJECT_ERRORS = ("model_attributes_type", "model_type", "dict_type")
-#: errors where pydantic does not say what it got (``true`` for an integer, ``Infinity`` for a number)
-KIND_ERRORS = ("int_type", "float_type", "string_type", "bool_type", "finite_number", "int_from_float", "list_type")
 
 
 class ApiError(StarletteHTTPException):
@@ -103,8 +101,6 @@ def _message(err: dict, body: Any) -> str:
         hint = OBJECT_HINTS.get(field, "expected a JSON object")
         return f"{field}: {hint}; got {_kind(err.get('input'))}"
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    if err.get("type") in KIND_ERRORS and "input" in err:
-        msg = f"{msg}; got {_kind(err['input'])}"
     return msg if msg.startswith(f"{field}:") else f"{field}: {msg}"
 
 

@@ -11,7 +11,6 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import func, select
 
 from api.errors import body_error
-from api.limits import check_job_limits
 from api.openapi import answers
 from api.deps import JobId, DatabaseDep, KeyDep, SessionDep, SettingsDep
 from api.models import Job, StoredPolicy
@@ -78,10 +77,7 @@ def check_service_limits(data: dict, session, key) -> None:
     status_code=201,
     response_model=JobOut,
     summary="Submit a search job",
-    responses=answers(
-        (422, "The spec is invalid (a field, a name, an infeasible budget, a cost table it cannot use, a server limit): "
-         "`message` names the field.")
-    ),
+    responses=answers((422, "The spec is invalid (a field, a name, an infeasible budget, a limit): `message` names the field.")),
 )
 def submit_job(
     spec: Annotated[SearchSpec, Body(openapi_examples={"ddpg": {"summary": "HAQ's DDPG, latency at half of int8", "value": EXAMPLE}})],
@@ -95,6 +91,8 @@ def submit_job(
 
     Nothing is stored when validation fails: the 422's message names the field.
     """
+    from api.limits import check_job_limits
+
     data = spec.model_dump(mode="json")
     check_job_limits(data, settings)
     check_service_limits(data, session, key)
