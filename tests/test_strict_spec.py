@@ -113,7 +113,7 @@ def test_no_text_holds_a_nul(path):
     [
         ({"weight_bits": "2-8\x00"}, "weight_bits"),
         ({"objective": {"latency\x00": 1.0}}, "objective"),
-        ({"robust": {"attack": "pgd\x00", "eps": 0.1}}, "robust"),
+        ({"robust": {"attack": "pgd\x00", "eps": 0.1}}, "robust.attack"),
     ],
 )
 def test_a_nul_inside_a_list_a_key_or_a_block_names_the_field(body, field):

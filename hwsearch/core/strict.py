@@ -8,14 +8,14 @@ it accepts a worker must be able to run and a database to store. So every spec m
   is not an integer (an integer is accepted where a float is asked for);
 - refuses NaN and infinities in every float (``allow_inf_nan=False``), nested dicts too;
 - refuses the NUL character in every string (PostgreSQL cannot store it in text), in
-  lists and dict keys too, naming the field.
+  lists and dict keys too, naming the field (a nested block's own field: ``robust.attack``).
 
 Ranges are each field's own ``ge``/``le``: the command line reads them from there.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
@@ -41,6 +41,11 @@ def no_nul(value: str) -> str:
     return value
 
 
+def _is_block(annotation: Any) -> bool:
+    """Whether a field holds a nested model (``Budget``, ``RobustSpec | None``): it checks its own fields."""
+    return any(isinstance(a, type) and issubclass(a, BaseModel) for a in (annotation, *get_args(annotation)))
+
+
 class SpecModel(BaseModel):
     """Strict, finite, NUL-free (see the module docstring)."""
 
@@ -49,6 +54,8 @@ class SpecModel(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, dict) and _is_block(cls.model_fields[info.field_name].annotation):
+            return value
         if has_nul(value):
-            raise ValueError(f"{info.field_name}: {NUL_MESSAGE}")
+            raise ValueError(NUL_MESSAGE)
         return value
