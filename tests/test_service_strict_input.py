@@ -299,3 +299,33 @@ def test_postgres_refuses_nul_and_infinity_with_a_422(pg_client):
     assert table.status_code == 201, table.text
     assert client.post("/jobs", json={**SPEC, "target": table.json()["name"], "budget": {"relative": 1.0}}).status_code == 201
     assert counts(client)[:2] == (before[0] + 1, before[1] + 1)
+
+
+# ---- the limits table itself ----------------------------------------------------------------
+def test_every_limit_names_a_spec_field_and_a_setting():
+    """A misspelt field in ``JOB_LIMITS`` would never be checked: each names a real one."""
+    from api.limits import JOB_LIMITS
+    from api.settings import Settings
+    from hwsearch.core.robust_spec import RobustSpec
+    from hwsearch.search import SearchSpec
+
+    blocks = {"": SearchSpec, "robust": RobustSpec}
+    for field, setting in JOB_LIMITS:
+        block, _, name = field.rpartition(".")
+        assert name in blocks[block].model_fields, field
+        assert setting in Settings.model_fields, setting
+
+
+def test_check_job_limits_in_python():
+    from fastapi.exceptions import RequestValidationError
+
+    from api.limits import check_job_limits
+    from api.settings import Settings
+
+    settings = Settings(max_episodes=20, max_finetune_steps=50, max_robust_samples=100, max_robust_steps=5)
+    check_job_limits({"episodes": 20, "finetune_steps": 50, "robust": None}, settings)
+    check_job_limits({"episodes": 1, "finetune_steps": 0, "robust": {"samples": 100, "steps": 5}}, settings)
+    with pytest.raises(RequestValidationError) as info:
+        check_job_limits({"episodes": 1, "finetune_steps": 0, "robust": {"samples": 100, "steps": 6}}, settings)
+    (error,) = info.value.errors()
+    assert error["loc"] == ("body", "robust", "steps") and "at most 5" in error["msg"], error
