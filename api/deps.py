@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
 from api.auth import find_key, is_revoked
@@ -15,6 +16,7 @@ from api.db import Database
 from api.errors import ApiError
 from api.models import ApiKey
 from api.settings import Settings
+from hwsearch.search import no_nul
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `hwsearch keys create`.")
 
@@ -70,3 +72,5 @@ JobId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Job id.")]
 PolicyId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Policy id.")]
 MAX_ID = 2_147_483_647  # ids are 32-bit on every backend: a larger one names nothing
 UploadId = Annotated[int, Path(ge=1, le=MAX_ID, description="Id of your upload (the N of upload:N).")]
+#: Text a request may carry into the database: no NUL character (PostgreSQL cannot store it).
+Text = Annotated[str, AfterValidator(no_nul)]

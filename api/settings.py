@@ -32,7 +32,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100, description="Runs a job gets whose worker dies mid-run before it is failed.")
     max_body_bytes: int = Field(1_000_000, description="Largest JSON request body accepted.")
     max_upload_bytes: int = Field(5_000_000, description="Largest hardware table upload accepted.")
-    max_episodes: int = Field(5_000, description="Most episodes one job may ask for.")
+    max_episodes: int = Field(5_000, ge=1, description="Most episodes one job may ask for.")
+    max_finetune_steps: int = Field(10_000, ge=0, description="Most fine-tune steps one job may ask for (finetune_steps).")
+    max_robust_samples: int = Field(5_000, ge=1, description="Most images one job may attack (robust.samples).")
+    max_robust_steps: int = Field(100, ge=1, description="Most attack iterations one job may ask for (robust.steps).")
     max_model_bytes: int = Field(200_000_000, ge=1, description="Largest ONNX model upload accepted.")
     max_dataset_bytes: int = Field(200_000_000, ge=1, description="Largest .npz data set upload accepted.")
     rate_limit_per_minute: int = Field(

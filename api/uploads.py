@@ -24,7 +24,8 @@ from api.deps import MAX_ID
 from api.errors import param_error
 from api.models import HardwareTable, Job, UploadedDataset, UploadedFile, UploadedModel
 from api.settings import Settings
-from latency_tables import CostModel, TableTarget, parse_table
+from hwsearch.search import NUL_MESSAGE
+from latency_tables import CostModel, TableError, TableTarget, parse_table
 
 UPLOAD_PREFIX = "upload:"
 CHUNK = 1 << 20
@@ -54,8 +55,12 @@ def owned_dataset(session: Session, data: str, owner_id: int) -> UploadedDataset
 
 
 def table_target(row: HardwareTable) -> CostModel:
-    """The cost model of an uploaded table, parsed from its stored text."""
-    return TableTarget([parse_table(row.content)])
+    """The cost model of an uploaded table, parsed from its stored text; a 422 naming
+    ``target`` if the table no longer passes the check (stored before a stricter one)."""
+    try:
+        return TableTarget([parse_table(row.content)])
+    except TableError as exc:
+        raise param_error(("body", "target"), f"uploaded table {UPLOAD_PREFIX}{row.id} cannot be used: {exc}") from None
 
 
 def table_path(settings: Settings, row: HardwareTable) -> Path:
@@ -131,6 +136,8 @@ def store_upload(
 ) -> FileRow:
     """Stream ``file`` to the data dir, ``check`` its bytes, and keep file and row only if
     the check passes (a ``refused`` error becomes a 422 naming ``file``)."""
+    if "\x00" in (file.filename or ""):  # the name is stored, and PostgreSQL cannot store a NUL
+        raise param_error(("body", "file"), f"the file's name {NUL_MESSAGE}")
     filename = Path(file.filename or f"upload{table.suffix}").name[:255]
     folder = settings.data_dir / table.folder
     temp, sha, size = _receive(file, folder, limit)

@@ -16,7 +16,9 @@ shape and bit pair (format described in docs/hardware.md)::
 ``shape`` is ``LayerSpec.shape_key``; every pair of the widths listed in ``bits`` must be
 present for every shape (a width without a kernel is simply not listed in ``bits``).
 Loading is strict because tables come from users: any problem raises ``TableError`` naming
-the line, column or shape.
+the line, column or shape. Every latency and energy is a finite number > 0 and at most
+``MAX_COST`` (in ms or mJ, after the units): a zero cost would make a budget of zero, and
+a huge one would overflow a model's total to infinity. A NUL character is refused anywhere.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ REQUIRED_HEADERS = ("target", "units", "generator", "date", "batch", "bits")
 COLUMNS = ("shape", "w_bits", "a_bits", "latency", "energy")
 LATENCY_TO_MS = {"ms": 1.0, "us": 1e-3, "s": 1e3}
 ENERGY_TO_MJ = {"mJ": 1.0, "uJ": 1e-3, "J": 1e3, "n/a": math.nan}
+#: largest latency (ms) or energy (mJ) of one row: 11.6 days, 1 MJ; a model's total stays finite
+MAX_COST = 1e9
+UNIT_OF = {"latency": "ms", "energy": "mJ"}
 
 
 @dataclass
@@ -81,11 +86,11 @@ def _parse_int_list(text: str, what: str) -> list[int]:
     return values
 
 
-def _number(text: str, line: int, column: str, shape: str, allow_empty: bool = False) -> float:
+def _cost(text: str, line: int, column: str, shape: str, unit: str, scale: float) -> float:
+    """One latency or energy in the file's ``unit``, times ``scale`` (to ms or mJ): finite, > 0,
+    at most ``MAX_COST``."""
     where = f"line {line} (shape {shape!r}), column {column!r}"
     if text.strip() == "":
-        if allow_empty:
-            return math.nan
         raise TableError(f"{where}: value is missing")
     try:
         value = float(text)
@@ -95,7 +100,12 @@ def _number(text: str, line: int, column: str, shape: str, allow_empty: bool = F
         raise TableError(f"{where}: {text!r} is not a finite number")
     if value < 0:
         raise TableError(f"{where}: {value} is negative")
-    return value
+    if value == 0:
+        raise TableError(f"{where}: a cost of 0 is not a measurement (costs must be > 0)")
+    scaled = value * scale
+    if not scaled <= MAX_COST:  # also an overflow to infinity
+        raise TableError(f"{where}: {value:g} {unit} is above the limit of {MAX_COST:g} {UNIT_OF[column]}")
+    return scaled
 
 
 def _read_source(source: str | Path) -> str:
@@ -107,12 +117,17 @@ def _read_source(source: str | Path) -> str:
             raise TableError(f"cannot read table {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise TableError(f"table {path} is not UTF-8 text") from None
+        except ValueError as exc:  # e.g. a NUL character in the path
+            raise TableError(f"cannot read table {str(path)!r}: {exc}") from None
     return source
 
 
 def parse_table(source: str | Path) -> Table:
     """Parse and validate a table from a path or from its text; raise ``TableError``."""
     text = _read_source(source)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise TableError(f"line {line}: contains a NUL character (\\x00); a table is plain text")
     meta: dict[str, str] = {}
     body: list[tuple[int, str]] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -172,9 +187,9 @@ def parse_table(source: str | Path) -> Table:
             if value not in index:
                 raise TableError(f"line {number} (shape {shape!r}), column {name!r}: {value} is not in the header's bits {bits}")
             pair.append(index[value])
-        latency = _number(row[col["latency"]], number, "latency", shape) * lat_scale
+        latency = _cost(row[col["latency"]], number, "latency", shape, units["latency"], lat_scale)
         if has_energy:
-            energy = _number(row[col["energy"]], number, "energy", shape) * en_scale
+            energy = _cost(row[col["energy"]], number, "energy", shape, units["energy"], en_scale)
         else:
             if row[col["energy"]].strip():
                 raise TableError(f"line {number} (shape {shape!r}), column 'energy': units say energy=n/a, so leave it empty")

@@ -95,8 +95,9 @@ def test_the_spec_from_the_command_line_is_the_spec_from_the_same_values(args: l
     assert result.exit_code == 0, result.output
     budget = {"relative": 0.5}
     from_cli = SearchSpec(**seen, budget=budget)
-    given = {k.removeprefix("--").replace("-", "_"): v for k, v in zip(args[::2], args[1::2])}
-    if given.get("eval_samples") == "0":  # the command line's 0 is the spec's None (all)
+    # the values as the command line parses them (the spec is strict: "3" is not an integer)
+    given = {k.removeprefix("--").replace("-", "_"): int(v) if v.isdigit() else v for k, v in zip(args[::2], args[1::2])}
+    if given.get("eval_samples") == 0:  # the command line's 0 is the spec's None (all)
         given["eval_samples"] = None
     if "weights" in given:  # paths are stored absolute, so a policy file works from any folder
         given["weights"] = str(Path(given["weights"]).resolve())

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Path, UploadFile
 from sqlalchemy import select
 
-from api.deps import KeyDep, SessionDep, SettingsDep, UploadId
+from api.deps import KeyDep, SessionDep, SettingsDep, Text, UploadId
 from api.errors import param_error
 from api.openapi import answers
 from api.models import UploadedDataset
@@ -93,8 +93,8 @@ def upload_dataset(
         File(description="An .npz with x/y (split with a fixed seed) or x_calib/y_calib, x_val/y_val, x_test/y_test "
              "(optionally x_train/y_train); uint8 or float images, NCHW or NHWC."),
     ],
-    name: Annotated[str | None, Form(min_length=1, max_length=100, description="A label; default: the file's name.")] = None,
-    model: Annotated[str | None, Form(max_length=100, description="Check the images and labels against this model.")] = None,
+    name: Annotated[Text | None, Form(min_length=1, max_length=100, description="A label; default: the file's name.")] = None,
+    model: Annotated[Text | None, Form(max_length=100, description="Check the images and labels against this model.")] = None,
 ) -> DatasetOut:
     """Check the arrays (headers first, then shapes, labels, counts) and store the file; use it as ``data: upload:ID``."""
     input_shape, num_classes = _model_expects(session, key, model)

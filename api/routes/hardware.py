@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Path, UploadFile
 from sqlalchemy import select
 
-from api.deps import KeyDep, SessionDep, SettingsDep
+from api.deps import KeyDep, SessionDep, SettingsDep, Text
 from api.errors import param_error
 from api.openapi import answers
 from api.models import HardwareTable
@@ -45,13 +45,16 @@ def _builtin(name: str) -> HardwareOut:
 
 
 def _upload(row: HardwareTable) -> HardwareOut:
-    from latency_tables import parse_table
+    from latency_tables import TableError, parse_table
 
-    table = parse_table(row.content)
+    try:
+        units, note = dict(parse_table(row.content).units), ""
+    except TableError as exc:  # stored before a stricter check: listed, but jobs refuse it
+        units, note = {}, f" (cannot be used: {exc})"
     return HardwareOut(
         name=f"upload:{row.id}",
-        description=f"uploaded table '{row.name}'",
-        units=dict(getattr(table, "units", {}) or {}),
+        description=f"uploaded table '{row.name}'{note}",
+        units=units,
         supported_bits=None,
         builtin=False,
         info={"id": row.id, "label": row.name, "created_at": row.created_at.isoformat()},
@@ -85,7 +88,8 @@ def get_hardware(name: TargetName, key: KeyDep, session: SessionDep) -> Hardware
     summary="Upload a measured latency/energy table",
     responses=answers(
         (413, "The file is larger than the server's limit (max_upload_bytes)."),
-        (422, "Not a table (not UTF-8, no rows, wrong units, a missing bit pair, a negative figure), or a form field is invalid."),
+        (422, "Not a table (not UTF-8, no rows, wrong units, a missing bit pair, a cost that is not > 0 or over the limit, a NUL "
+         "character), or a form field is invalid."),
     ),
 )
 def upload_hardware(
@@ -93,7 +97,7 @@ def upload_hardware(
     session: SessionDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="The table (CSV in the format of docs/hardware.md).")],
-    name: Annotated[str, Form(min_length=1, max_length=100, description="A label for the table.")] = "measured",
+    name: Annotated[Text, Form(min_length=1, max_length=100, description="A label for the table.")] = "measured",
 ) -> HardwareOut:
     """Validate the table (units, every bit pair, numbers) and store it; use it as ``target: upload:ID``."""
     from latency_tables import TableError, parse_table

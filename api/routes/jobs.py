@@ -87,13 +87,14 @@ def submit_job(
     db: DatabaseDep,
     background: BackgroundTasks,
 ) -> JobOut:
-    """Validate the spec (names, bits, budget feasibility) and queue it.
+    """Validate the spec (names, bits, budget feasibility, the server's limits) and queue it.
 
     Nothing is stored when validation fails: the 422's message names the field.
     """
-    if spec.episodes > settings.max_episodes:
-        raise body_error("episodes", f"at most {settings.max_episodes} episodes per job, got {spec.episodes}")
+    from api.limits import check_job_limits
+
     data = spec.model_dump(mode="json")
+    check_job_limits(data, settings)
     check_service_limits(data, session, key)
     table = owned_table(session, data["target"], key.id)
     checked = with_files(session, settings, data, key.id)

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Path as PathParam, UploadFile
 from sqlalchemy import select
 
-from api.deps import KeyDep, SessionDep, SettingsDep, UploadId
+from api.deps import KeyDep, SessionDep, SettingsDep, Text, UploadId
 from api.errors import param_error
 from api.openapi import answers
 from api.models import UploadedModel
@@ -90,7 +90,7 @@ def upload_model(
     session: SessionDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="The model, an .onnx file (protobuf; PyTorch files are refused).")],
-    name: Annotated[str | None, Form(min_length=1, max_length=100, description="A label; default: the file's name.")] = None,
+    name: Annotated[Text | None, Form(min_length=1, max_length=100, description="A label; default: the file's name.")] = None,
 ) -> UploadedModelOut:
     """Check the model (conversion, agreement with onnxruntime, layers) and store it; use it as ``upload:ID``."""
     filename = Path(file.filename or "").name

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
-from api.deps import KeyDep, PolicyId, SessionDep, SettingsDep
+from api.deps import KeyDep, PolicyId, SessionDep, SettingsDep, Text
 from api.errors import param_error
 from api.openapi import answers
 from api.models import StoredPolicy
@@ -40,15 +40,15 @@ def get_owned_policy(session, key, policy_id: int) -> StoredPolicy:
 def list_policies(
     key: KeyDep,
     session: SessionDep,
-    model: Annotated[str | None, Query(max_length=200, description="Only this model.")] = None,
-    target: Annotated[str | None, Query(max_length=200, description="Only this hardware target.")] = None,
+    model: Annotated[Text | None, Query(max_length=200, description="Only this model.")] = None,
+    target: Annotated[Text | None, Query(max_length=200, description="Only this hardware target.")] = None,
     job: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="Only policies of this job.")] = None,
-    objective: Annotated[str | None, Query(max_length=100, description="Only this objective.")] = None,
+    objective: Annotated[Text | None, Query(max_length=100, description="Only this objective.")] = None,
     kind: Annotated[Literal["best", "pareto"] | None, Query(description="'best' (one per job) or 'pareto'.")] = None,
-    min_accuracy: Annotated[float | None, Query(ge=0, le=1, description="Accuracy at least (0..1).")] = None,
-    max_accuracy: Annotated[float | None, Query(ge=0, le=1, description="Accuracy at most (0..1).")] = None,
-    min_latency_ms: Annotated[float | None, Query(ge=0, description="Latency at least (ms).")] = None,
-    max_latency_ms: Annotated[float | None, Query(ge=0, description="Latency at most (ms).")] = None,
+    min_accuracy: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False, description="Accuracy at least (0..1).")] = None,
+    max_accuracy: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False, description="Accuracy at most (0..1).")] = None,
+    min_latency_ms: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Latency at least (ms).")] = None,
+    max_latency_ms: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Latency at most (ms).")] = None,
     sort: Annotated[SortKey, Query(description="Sort key; prefix '-' for descending.")] = "-created_at",
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")] = 0,

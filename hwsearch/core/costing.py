@@ -103,7 +103,8 @@ class Costing:
         union = sorted({*self.weight_bits, *self.activation_bits})
         raw = target.cost_array(specs, union)
         raw = raw[:, [union.index(b) for b in self.weight_bits]][:, :, [union.index(b) for b in self.activation_bits]]
-        np.add.at(grid[..., :2], layer_of, raw)
+        with np.errstate(over="ignore"):  # checked below
+            np.add.at(grid[..., :2], layer_of, raw)
         self.weight_counts = np.zeros(nl)
         for s in specs:
             if s.call == 0 or self.weight_counts[index[s.name]] == 0:
@@ -121,6 +122,7 @@ class Costing:
         self.has_energy = not (np.isnan(grid[..., 1]).any() or np.isnan(self.int8.energy_mj))
         if "energy" in self.weights and not self.has_energy:
             raise SpecError("objective", f"target {target.name!r} has no energy figures; use the latency or size objective")
+        self._refuse_unusable_costs()
         int8_totals = {"latency": self.int8.latency_ms, "energy": self.int8.energy_mj, "size": self.int8.size_mb}
         mix = len(self.weights) > 1
         self.objective_grid = np.zeros((nl, nw, na))
@@ -128,6 +130,10 @@ class Costing:
             scale = w / int8_totals[k] if mix else 1.0
             self.objective_grid += scale * grid[..., COST_KEYS.index(k)]
         self.int8_objective = sum(w for w in self.weights.values()) if mix else int8_totals[next(iter(self.weights))]
+        with np.errstate(over="ignore"):
+            dearest = float(self.objective_grid.max(axis=(1, 2)).sum())
+        if not math.isfinite(dearest):  # a mix whose int8 cost is vanishing next to a width's
+            raise SpecError("objective", f"the dearest policy's objective on target {target.name!r} does not fit a float")
         self.int8 = Costs(self.int8.latency_ms, self.int8.energy_mj, self.int8.size_mb, self.int8_objective)
         self.unit = "x int8" if mix else UNITS[next(iter(self.weights))]
         budget = spec.budget
@@ -137,6 +143,8 @@ class Costing:
             self.budget = float(budget.absolute)
         else:
             self.budget = float(budget.relative) * self.int8_objective
+        if not (math.isfinite(self.budget) and self.budget > 0):  # e.g. a relative budget of a vanishing cost
+            raise SpecError("budget", f"{budget.describe(self.unit)} is {self.budget:g} {self.unit}: a budget must be finite and > 0")
         flat = self.objective_grid.reshape(nl, -1)
         self.cheapest = flat.argmin(axis=1)
         self.min_objective = float(flat.min(axis=1).sum())
@@ -149,15 +157,43 @@ class Costing:
                 f"({self.min_objective / self.int8_objective:.3f} x int8)",
             )
 
+    def _refuse_unusable_costs(self) -> None:
+        """Every cost the search may add up is finite and > 0, and so is every total: a zero
+        cost makes a zero budget (the env divides by it), an infinite one a policy without a
+        latency. Any target, not only uploaded tables (those are also checked row by row)."""
+        kinds = ("latency", "energy") if self.has_energy else ("latency",)
+        for k in kinds:
+            values = self.grid[..., COST_KEYS.index(k)]
+            bad = np.argwhere(~(np.isfinite(values) & (values > 0)))
+            if len(bad):
+                layer, wi, ai = bad[0]
+                raise SpecError(
+                    "target",
+                    f"target {self.target.name!r} gives layer {self.names[layer]!r} a {k} of {values[layer, wi, ai]:g} "
+                    f"{UNITS[k]} at weight width {self.weight_bits[wi]}, activation width {self.activation_bits[ai]}: "
+                    "costs must be finite and > 0",
+                )
+            int8 = self.int8.latency_ms if k == "latency" else self.int8.energy_mj
+            with np.errstate(over="ignore"):
+                dearest = float(values.max(axis=(1, 2)).sum())
+            if not (math.isfinite(int8) and int8 > 0 and math.isfinite(dearest)):
+                raise SpecError(
+                    "target",
+                    f"target {self.target.name!r}: the model's total {k} does not fit a float (uniform int8: {int8:g} "
+                    f"{UNITS[k]}, dearest policy: {dearest:g} {UNITS[k]}); costs must be finite and > 0",
+                )
+
     def uniform_totals(self, bits: int) -> Costs:
         """Totals of every layer at ``bits`` (any width the target costs, not only the search's);
         ``objective`` is NaN: a uniform policy outside the search's widths has no index form."""
         index = {n: i for i, n in enumerate(self.names)}
         totals = np.zeros((self.n_layers, 2))
         layer_of = np.array([index[s.name] for s in self.specs])
-        np.add.at(totals, layer_of, self.target.cost_array(self.specs, [bits])[:, 0, 0, :])
+        with np.errstate(over="ignore"):  # an overflow is an infinite total, refused at construction
+            np.add.at(totals, layer_of, self.target.cost_array(self.specs, [bits])[:, 0, 0, :])
+            latency, energy = float(totals[:, 0].sum()), float(totals[:, 1].sum())
         size = float((self.weight_counts * bits / 8 / 1e6).sum())
-        return Costs(float(totals[:, 0].sum()), float(totals[:, 1].sum()), size, math.nan)
+        return Costs(latency, energy, size, math.nan)
 
     def layer_costs(self, policy: Policy) -> list[tuple[float, float]]:
         """(latency ms, energy mJ) of each layer name under ``policy``, summed over its calls;

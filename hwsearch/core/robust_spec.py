@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from hwsearch.core.strict import SpecModel
 
 DEFAULT_ROBUST_SAMPLES = 256
 DEFAULT_BETA = 1e-3  # on the BN-folded matrices; see docs/robustness.md for the choice
+MAX_ROBUST_WEIGHT = 1000.0  # HAQ's reward moves by tens; a larger weight only drowns it
+MAX_BETA = 1.0  # a thousand times the default; docs/robustness.md sweeps up to 0.003
 
 
-class RobustSpec(BaseModel):
+class RobustSpec(SpecModel):
     """Adversarial robustness in a search: reported, constrained, rewarded, defended.
 
     Always: every stored policy (best and Pareto front) carries its accuracy under the
@@ -23,22 +27,22 @@ class RobustSpec(BaseModel):
     (``finetune_steps``) adds the orthogonality penalty with ``beta``.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     attack: Literal["pgd", "fgsm"] = Field("pgd", description="White-box attack: 'pgd' (L-inf, iterative) or 'fgsm'.")
     eps: float = Field(..., gt=0, le=1, description="L-infinity budget in the data's [0, 1] pixel units, e.g. 0.1 (must be > 0).")
     steps: int = Field(10, ge=1, le=1000, description="PGD iterations.")
-    step_size: float | None = Field(None, gt=0, description="PGD step; default 2.5 * eps / steps.")
+    step_size: float | None = Field(None, gt=0, le=1, description="PGD step (at most 1); default 2.5 * eps / steps.")
     random_start: bool = Field(True, description="PGD starts from a random point of the eps ball (seeded by the spec's seed).")
     samples: int = Field(DEFAULT_ROBUST_SAMPLES, ge=1, le=100_000, description="Validation images attacked (the first N).")
     min_accuracy: float | None = Field(
         None, ge=0, le=1, description="Constraint: robust accuracy (0..1) the answer must reach; none -> the search fails."
     )
     weight: float = Field(
-        0.0, ge=0, description="Reward weight of robust accuracy (> 0 attacks every candidate: much dearer)."
+        0.0, ge=0, le=MAX_ROBUST_WEIGHT, description="Reward weight of robust accuracy (> 0 attacks every candidate: much dearer)."
     )
     defensive: bool = Field(False, description="Make the final fine-tune (finetune_steps > 0) Lipschitz-regularised.")
-    beta: float = Field(DEFAULT_BETA, ge=0, description="Strength of the orthogonality penalty in the defensive fine-tune.")
+    beta: float = Field(
+        DEFAULT_BETA, ge=0, le=MAX_BETA, description="Strength of the orthogonality penalty in the defensive fine-tune (at most 1)."
+    )
 
 
 def parse_robust_option(text: str) -> dict:

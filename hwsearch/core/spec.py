@@ -14,14 +14,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from hwsearch.core.robust_spec import RobustSpec
+from hwsearch.core.strict import SpecModel
 
 OBJECTIVES = ("latency", "energy", "size")
 UNITS = {"latency": "ms", "energy": "mJ", "size": "MB"}
 DEFAULT_EVAL_SAMPLES = 2000
 DEFAULT_CONFIRM_TOP = 5
+#: seeds are 32-bit: what ``numpy.random.seed``, ``torch.manual_seed`` and ``random.seed`` all take
+MAX_SEED = 2**32 - 1
+#: a relative budget above this many times the int8 cost constrains nothing
+MAX_RELATIVE_BUDGET = 1000.0
+#: an absolute budget (ms, mJ or MB) above this is no budget: a table's costs are capped far below
+MAX_ABSOLUTE_BUDGET = 1e12
+#: largest weight of one term of a mixed objective (only the weights' ratios matter)
+MAX_OBJECTIVE_WEIGHT = 1e6
+#: validation images: more than a data set holds means all of them
+MAX_SAMPLES = 10_000_000
+MAX_FINETUNE_STEPS = 1_000_000
 
 
 class SpecError(ValueError):
@@ -56,8 +68,10 @@ def parse_objective(value: str | dict[str, float]) -> dict[str, float]:
             raise ValueError(f"objective: unknown term {name!r}; choose from {', '.join(OBJECTIVES)}")
         if name in weights:
             raise ValueError(f"objective: {name!r} given twice")
-        if not weight > 0:
-            raise ValueError(f"objective: weight of {name!r} must be > 0, got {weight}")
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ValueError(f"objective: weight of {name!r} must be a number, got {weight!r}")
+        if not 0 < weight <= MAX_OBJECTIVE_WEIGHT:  # also refuses NaN and infinities
+            raise ValueError(f"objective: weight of {name!r} must be > 0 and at most {MAX_OBJECTIVE_WEIGHT:g}, got {weight}")
         weights[name] = float(weight)
     if not weights:
         raise ValueError("objective: empty; use latency, energy, size or a mix like 'latency:0.7,energy:0.3'")
@@ -92,16 +106,20 @@ def parse_widths(value: Any, field: str) -> list[int]:
     return sorted(set(widths))
 
 
-class Budget(BaseModel):
+class Budget(SpecModel):
     """Exactly one of ``relative`` (fraction of uniform 8-bit cost) or ``absolute``."""
 
-    model_config = ConfigDict(extra="forbid")
-
     relative: float | None = Field(
-        None, gt=0, description="Budget as a fraction of the uniform 8-bit policy's cost, e.g. 0.4 (must be > 0)."
+        None,
+        gt=0,
+        le=MAX_RELATIVE_BUDGET,
+        description="Budget as a fraction of the uniform 8-bit policy's cost, e.g. 0.4 (must be > 0).",
     )
     absolute: float | None = Field(
-        None, gt=0, description="Budget in the objective's unit: ms (latency), mJ (energy) or MB (size)."
+        None,
+        gt=0,
+        le=MAX_ABSOLUTE_BUDGET,
+        description="Budget in the objective's unit: ms (latency), mJ (energy) or MB (size).",
     )
 
     @model_validator(mode="after")
@@ -114,10 +132,12 @@ class Budget(BaseModel):
         return f"{self.relative:g} x int8" if self.relative is not None else f"{self.absolute:g} {unit}"
 
 
-class SearchSpec(BaseModel):
-    """One mixed-precision search: what to search, on which hardware, under which budget."""
+class SearchSpec(SpecModel):
+    """One mixed-precision search: what to search, on which hardware, under which budget.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict (``SpecModel``): finite numbers, integers that are integers, no NUL in text;
+    every number has its range, so whatever a spec accepts a worker can run.
+    """
 
     model: str = Field(..., description="Model name from the zoo (e.g. 'fashion-cnn'), the path of an .onnx file, or 'module:factory'.")
     target: str = Field(..., description="Hardware target name (e.g. 'bitfusion', 'bismo-edge') or a table path.")
@@ -129,9 +149,11 @@ class SearchSpec(BaseModel):
     budget: Budget = Field(..., description="Cost budget: {'relative': r} (fraction of uniform 8-bit) or {'absolute': x}.")
     agent: str = Field("ddpg", description="Search agent: ddpg (HAQ, default), td3, sac, ppo, uniform, random, greedy, ilp, evolution.")
     episodes: int = Field(50, ge=1, le=100_000, description="Episodes (candidate policies) the agent may propose.")
-    seed: int = Field(0, ge=0, description="Random seed: the same spec and seed give the same result.")
-    min_bits: int = Field(2, description="Lowest bit width the search may pick (2..8).")
-    max_bits: int = Field(8, description="Highest bit width the search may pick (2..8, >= min_bits).")
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="Random seed (0..2**32-1): the same spec and seed give the same result."
+    )
+    min_bits: int = Field(2, ge=2, le=8, description="Lowest bit width the search may pick (2..8).")
+    max_bits: int = Field(8, ge=2, le=8, description="Highest bit width the search may pick (2..8, >= min_bits).")
     weight_bits: list[int] | None = Field(
         None,
         description="The widths weights may take: a range '2-8', a list '4,8,32' (or a JSON list); 32 = float, 16 = "
@@ -144,6 +166,7 @@ class SearchSpec(BaseModel):
     eval_samples: int | None = Field(
         DEFAULT_EVAL_SAMPLES,
         ge=1,
+        le=MAX_SAMPLES,
         description="Validation images used to score a policy (first N of the fixed validation split); None = all.",
     )
     confirm_top: int = Field(
@@ -154,9 +177,9 @@ class SearchSpec(BaseModel):
         "use, and keep the best on both subsets (0 = keep the best on the search's subset).",
     )
     confirm_samples: int | None = Field(
-        None, ge=1, description="Validation images for that confirmation, the ones after the search's subset; None = all of them."
+        None, ge=1, le=MAX_SAMPLES, description="Validation images for that confirmation, the ones after the search's subset; None = all of them."
     )
-    finetune_steps: int = Field(0, ge=0, description="Quantization-aware fine-tune steps for the best policy (0 = none).")
+    finetune_steps: int = Field(0, ge=0, le=MAX_FINETUNE_STEPS, description="Quantization-aware fine-tune steps for the best policy (0 = none).")
     weights: str | None = Field(None, description="Path to a .safetensors file with the model's weights (else the zoo's).")
     data: str | None = Field(None, description="Data set ('digits', 'fashion', 'npz:PATH', 'folder:PATH'); default: the model's.")
     random_init: bool = Field(
@@ -168,22 +191,15 @@ class SearchSpec(BaseModel):
         None, description="Adversarial robustness: report it for stored policies, constrain or reward it, defensive fine-tune."
     )
 
-    @field_validator("min_bits", "max_bits")
-    @classmethod
-    def _bits_range(cls, value: int, info) -> int:
-        if not 2 <= value <= 8:
-            raise ValueError(f"{info.field_name}: must be between 2 and 8, got {value}")
-        return value
-
     @field_validator("weight_bits", "activation_bits", mode="before")
     @classmethod
     def _width_set(cls, value: Any, info) -> list[int] | None:
         return None if value is None else parse_widths(value, info.field_name)
 
-    @field_validator("objective")
+    @field_validator("objective", mode="before")
     @classmethod
-    def _objective(cls, value: str | dict[str, float]) -> str | dict[str, float]:
-        parse_objective(value)
+    def _objective(cls, value: Any) -> Any:
+        parse_objective(value)  # before the union's own checks: one message naming 'objective'
         return value
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ from hwsearch.core.costing import Costing, Costs
 from hwsearch.core.problem import SearchProblem
 from hwsearch.core.records import EvaluatedPolicy, FinetuneResult, SearchProgress
 from hwsearch.core.run import SearchCallback, SearchRun
+from hwsearch.core.strict import NUL_MESSAGE, no_nul
 from hwsearch.core.spec import (
     DEFAULT_EVAL_SAMPLES,
     OBJECTIVES,
@@ -32,6 +33,7 @@ __all__ = [
     "AGENT_NAMES",
     "BUILTIN_DATASETS",
     "MODELS",
+    "NUL_MESSAGE",
     "DEFAULT_EVAL_SAMPLES",
     "OBJECTIVES",
     "PICKLE_HINT",
@@ -59,6 +61,7 @@ __all__ = [
     "check_model",
     "check_npz",
     "parse_objective",
+    "no_nul",
     "pareto_front",
     "run_search",
     "spec_from_dict",
