@@ -1,6 +1,6 @@
 """What checkpointing costs a long search: none, a JSON-lines file, the service's database.
 
-Runs the same search (default: TD3, 1,500 episodes on fashion-cnn / bismo-edge at 0.4 x
+Runs the same search (default: TD3, 1,500 episodes on digits-cnn / bismo-edge at 0.4 x
 int8 latency) three times and reports each wall time, the time per checkpoint write and
 the overhead against no checkpoint. The database variant is the service's own path: a
 claimed job on a SQLite store, every entry written through the claim's fence. Checkpoints
@@ -58,7 +58,7 @@ def database_store(folder: Path, spec: dict) -> JobCheckpointStore:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="fashion-cnn")
+    p.add_argument("--model", default="digits-cnn")
     p.add_argument("--target", default="bismo-edge")
     p.add_argument("--agent", default="td3")
     p.add_argument("--episodes", type=int, default=1500)
