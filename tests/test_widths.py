@@ -40,7 +40,7 @@ def test_a_target_that_runs_none_of_the_widths_is_refused_naming_the_field(float
 
 @pytest.mark.parametrize("agent", ["random", "ddpg", "greedy", "ilp", "evolution", "uniform"])
 def test_a_weights_only_search_keeps_every_activation_at_8(agent):
-    result = run_search({**BASE, "agent": agent, "episodes": 12, "weight_bits": "2-8", "activation_bits": "8"})
+    result = run_search({**BASE, "agent": agent, "episodes": 12, "budget": {"relative": 0.8}, "weight_bits": "2-8", "activation_bits": "8"})
     for point in [result.best, *result.pareto, *result.history]:
         bits = point.policy.to_dict().values()
         assert all(b["activation_bits"] == 8 for b in bits) and all(2 <= b["weight_bits"] <= 8 for b in bits)
@@ -50,7 +50,7 @@ def test_a_weights_only_search_keeps_every_activation_at_8(agent):
 
 
 def test_four_bit_weights_with_float_activations_and_a_set_of_two_widths():
-    result = run_search({**BASE, "budget": {"relative": 2.0}, "weight_bits": "4,8", "activation_bits": "32"})
+    result = run_search({**BASE, "budget": {"relative": 3.0}, "weight_bits": "4,8", "activation_bits": "32"})
     for point in [result.best, *result.history]:
         assert {(b["weight_bits"] in (4, 8), b["activation_bits"]) for b in point.policy.to_dict().values()} == {(True, 32)}
 
