@@ -89,8 +89,8 @@ def fill_store(url: str, policies: int, seed: int = 0) -> str:
         for first in range(0, len(rows), 1000):
             session.execute(insert(StoredPolicy), rows[first : first + 1000])
     if db.engine.dialect.name == "postgresql":  # explicit ids: move the sequence past them
-        with db.session() as session:
-            session.exec_driver_sql("SELECT setval('jobs_id_seq', (SELECT max(id) FROM jobs))")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("SELECT setval('jobs_id_seq', (SELECT max(id) FROM jobs))")
     db.engine.dispose()
     return plain
 
