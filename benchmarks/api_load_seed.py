@@ -106,7 +106,8 @@ def table_text(target: str, approx_bytes: int, seed: int = 0) -> str:
         shape = f"conv2d:ic{channels}:oc{channels * 2}:k3x3:s1x1:g1:in{hw}x{hw}:out{hw}x{hw}:b{i}"
         for w in bits:
             for a in bits:
-                rows.append((shape, w, a, rng.uniform(0.001, 2.0), rng.uniform(0.0001, 0.5), "table"))
-                size += len(shape) + 40
+                row = (shape, w, a, rng.uniform(0.001, 2.0), rng.uniform(0.0001, 0.5), "table")
+                rows.append(row)
+                size += len(f"{shape},{w},{a},{row[3]:.6g},{row[4]:.6g},table\n")
         i += 1
     return format_table(target, 1, bits, rows, "api_load benchmark")
