@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, UploadFile
 from sqlalchemy.orm import Session
 
+from api import table_cache
 from api.deps import MAX_ID
 from api.errors import param_error
 from api.models import HardwareTable, Job, UploadedDataset, UploadedFile, UploadedModel
 from api.settings import Settings
-from latency_tables import CostModel, TableTarget, parse_table
+from latency_tables import CostModel, TableTarget
 
 UPLOAD_PREFIX = "upload:"
 CHUNK = 1 << 20
@@ -54,8 +55,8 @@ def owned_dataset(session: Session, data: str, owner_id: int) -> UploadedDataset
 
 
 def table_target(row: HardwareTable) -> CostModel:
-    """The cost model of an uploaded table, parsed from its stored text."""
-    return TableTarget([parse_table(row.content)])
+    """The cost model of an uploaded table (parsed from its stored text once per process)."""
+    return TableTarget([table_cache.tables.get(row)])
 
 
 def table_path(settings: Settings, row: HardwareTable) -> Path:

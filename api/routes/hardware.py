@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from sqlalchemy import select
 
+from api import table_cache
 from api.deps import KeyDep, SessionDep, SettingsDep
 from api.errors import param_error
 from api.models import HardwareTable
@@ -43,10 +45,16 @@ def _builtin(name: str) -> HardwareOut:
     )
 
 
-def _upload(row: HardwareTable) -> HardwareOut:
-    from latency_tables import parse_table
+@lru_cache(maxsize=4)
+def _builtins(shipped: tuple) -> tuple[HardwareOut, ...]:
+    """Every built-in target, described once per set of shipped table files (``shipped``)."""
+    from latency_tables import list_targets
 
-    table = parse_table(row.content)
+    return tuple(_builtin(name) for name in list_targets())
+
+
+def _upload(row: HardwareTable) -> HardwareOut:
+    table = table_cache.tables.get(row)
     return HardwareOut(
         name=f"upload:{row.id}",
         description=f"uploaded table '{row.name}'",
@@ -59,10 +67,10 @@ def _upload(row: HardwareTable) -> HardwareOut:
 
 @router.get("", response_model=list[HardwareOut], summary="List hardware targets")
 def list_hardware(key: KeyDep, session: SessionDep) -> list[HardwareOut]:
-    from latency_tables import list_targets
+    from latency_tables.registry import shipped_files
 
     rows = session.scalars(select(HardwareTable).where(HardwareTable.owner_id == key.id).order_by(HardwareTable.id)).all()
-    return [_builtin(name) for name in list_targets()] + [_upload(r) for r in rows]
+    return [*_builtins(shipped_files()), *(_upload(r) for r in rows)]
 
 
 @router.get("/{name}", response_model=HardwareOut, summary="Describe one target")
@@ -104,10 +112,11 @@ def upload_hardware(
     if "\n" not in text.strip():
         raise param_error(("body", "file"), "a table needs header lines and rows")
     try:
-        parse_table(text + "\n")
+        table = parse_table(text + "\n")
     except TableError as exc:
         raise param_error(("body", "file"), str(exc)) from None
     row = HardwareTable(owner_id=key.id, name=name, content=text)
     session.add(row)
     session.commit()
+    table_cache.tables.put(row, table)
     return _upload(row)
