@@ -105,6 +105,12 @@ class StoredPolicy(Base):
         Index("ix_policies_owner_latency", "owner_id", "latency_ms"),
         Index("ix_policies_owner_energy", "owner_id", "energy_mj"),
         Index("ix_policies_owner_size", "owner_id", "size_mb"),
+        # the filters the policies page uses most (model, target) with its main sorts: a filtered
+        # page reads only its own rows, in order, and a filtered count only the index
+        Index("ix_policies_owner_model_created", "owner_id", "model", "created_at"),
+        Index("ix_policies_owner_model_accuracy", "owner_id", "model", "accuracy"),
+        Index("ix_policies_owner_model_latency", "owner_id", "model", "latency_ms"),
+        Index("ix_policies_owner_target_created", "owner_id", "target", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

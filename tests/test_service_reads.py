@@ -50,6 +50,22 @@ def selects(statements: list[str]) -> list[str]:
     return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
 
 
+def test_a_policy_is_one_query_and_a_page_loads_no_document(tmp_path):
+    async def body(client, _key, statements):
+        detail = await client.get("/policies/3")
+        assert detail.status_code == 200 and detail.json()["layers"][0]["weight_bits"] == 4
+        detail_sql = selects(statements)
+        statements.clear()
+        page = await client.get("/policies", params={"model": "fashion-cnn", "sort": "-accuracy", "limit": 5, "offset": 5})
+        return detail_sql, page.json(), selects(statements)
+
+    detail_sql, page, page_sql = run_app(tmp_path, body)
+    # the key, then the policy with its document in the same row, never the fine-tuned weights
+    assert len(detail_sql) == 2 and "document" in detail_sql[1] and "finetuned_weights" not in detail_sql[1]
+    assert page["total"] == 30 and [p["accuracy"] for p in page["items"]] == [0.49, 0.47, 0.45, 0.43, 0.41]
+    assert len(page_sql) == 3 and not any("document" in s for s in page_sql)  # key, count, page
+
+
 def test_hardware_listing_parses_each_table_once(tmp_path, monkeypatch):
     parses = []
     real = table_cache.parse_table

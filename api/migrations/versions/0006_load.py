@@ -1,8 +1,12 @@
-"""Reads under load: a hash per uploaded table.
+"""Reads under load: a hash per uploaded table, indexes for filtered and sorted policy pages.
 
 - ``hardware_tables.sha256``: the content's SHA-256, so a parsed table is cached per
   (id, hash) and a listing never reads the text (up to the 5 MB upload limit). Existing
   rows are hashed here.
+- policies: an index per (owner, model) and the page's main sorts (newest, accuracy,
+  latency), and per (owner, target) newest first: a page filtered by model or target
+  reads its own rows in order instead of walking the owner's whole sort index, and its
+  count reads only the index.
 
 Revision ID: 0006
 Revises: 0005
@@ -18,6 +22,13 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+FILTER_INDEXES = {
+    "ix_policies_owner_model_created": ["owner_id", "model", "created_at"],
+    "ix_policies_owner_model_accuracy": ["owner_id", "model", "accuracy"],
+    "ix_policies_owner_model_latency": ["owner_id", "model", "latency_ms"],
+    "ix_policies_owner_target_created": ["owner_id", "target", "created_at"],
+}
+
 
 def upgrade() -> None:
     with op.batch_alter_table("hardware_tables") as batch:
@@ -30,8 +41,12 @@ def upgrade() -> None:
         connection.execute(tables.update().where(tables.c.id == row_id).values(sha256=digest))
     with op.batch_alter_table("hardware_tables") as batch:
         batch.alter_column("sha256", existing_type=sa.String(64), nullable=False)
+    for name, columns in FILTER_INDEXES.items():
+        op.create_index(name, "policies", columns)
 
 
 def downgrade() -> None:
+    for name in FILTER_INDEXES:
+        op.drop_index(name, "policies")
     with op.batch_alter_table("hardware_tables") as batch:
         batch.drop_column("sha256")
