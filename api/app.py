@@ -7,11 +7,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from api.db import Database, migrate
 from api.errors import install_error_handlers
 from api.routes import datasets, hardware, jobs, meta, models, policies
+from api.session_gate import new_gate
 from api.web import router as web_router
 from api.settings import Settings
 
@@ -41,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the routes' threads, as many as the database pool keeps connections (api/db.py)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        app.state.session_gate = new_gate(app.state.db)
         migrate(app.state.db.engine)
         task = asyncio.create_task(_redispatch_loop(app)) if settings.broker_url else None
         yield
@@ -61,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
-    app.state.db = Database(settings.db_url)
+    app.state.db = Database(settings.db_url, pool_size=settings.request_threads)
     install_error_handlers(app)
     for module in (jobs, policies, hardware, models, datasets, meta):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.auth import find_key
 from api.db import Database
 from api.models import ApiKey
+from api.session_gate import request_session
 from api.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `hwsearch keys create`.")
@@ -25,8 +26,8 @@ def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    with db.session() as session:
+async def get_session(request: Request, db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[Session]:
+    async with request_session(request, db) as session:
         yield session
 
 

@@ -96,3 +96,19 @@ def test_the_parse_cache_is_keyed_by_content_hash_and_bounded(monkeypatch):
     assert cache.get(SimpleNamespace(id=1, sha256="b", content="two")).text == "two"  # a re-used id, other bytes
     cache.get(SimpleNamespace(id=2, sha256="c", content="three"))
     assert cache.get(SimpleNamespace(id=1, sha256="a", content="reparsed")).text == "reparsed"  # evicted (size 2)
+
+
+def test_more_requests_than_connections_never_stall(tmp_path):
+    """Two threads and a pool of two connections (plus its overflow), forty requests at once.
+
+    Without the session gate, requests that hold connections wait for a thread while the
+    threads wait for connections, and nothing moves until the pool's 30 s timeout fails them.
+    """
+
+    async def body(client, _key, _statements):
+        requests = [client.get("/policies", params={"limit": 5}) for _ in range(20)]
+        requests += [client.get(f"/policies/{i + 1}") for i in range(20)]
+        return await asyncio.wait_for(asyncio.gather(*requests), timeout=20)
+
+    responses = run_app(tmp_path, body, request_threads=2)
+    assert [r.status_code for r in responses] == [200] * 40
