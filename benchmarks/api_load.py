@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -120,12 +121,19 @@ def summarize(samples: list, seconds: float) -> dict[str, Any]:
 
 
 async def run_clients(url: str, key: str, clients: int, warmup: float, seconds: float, policies: int) -> list:
+    """Each client its own one-connection httpx client: one shared pool of 50 connections
+    costs the clients' process far more CPU per request, and that would count as latency."""
     samples: list = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=60) as client:
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    pool = [httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) for _ in range(clients)]
+    try:
         record_from = time.monotonic() + warmup
         stop_at = record_from + seconds
-        await asyncio.gather(*(client_loop(client, random.Random(i), record_from, stop_at, policies, samples) for i in range(clients)))
+        await asyncio.gather(*(client_loop(c, random.Random(i), record_from, stop_at, policies, samples) for i, c in enumerate(pool)))
+    finally:
+        for client in pool:
+            await client.aclose()
     return samples
 
 
@@ -150,10 +158,11 @@ def server_config(url: str) -> dict[str, Any]:
     """What the server runs with: uvicorn as api/server.py starts it, the threadpool, the DB pool."""
     import uvicorn
 
-    import api.app
     from api.db import make_engine
+    from api.settings import Settings
 
-    engine = make_engine(url)
+    threads = getattr(Settings(), "request_threads", 40)  # as the server reads it (HWSEARCH_REQUEST_THREADS); AnyIO's default before
+    engine = make_engine(url, threads) if "pool_size" in inspect.signature(make_engine).parameters else make_engine(url)
     pool = engine.pool
     config = {
         "uvicorn": uvicorn.__version__,
@@ -163,7 +172,7 @@ def server_config(url: str) -> dict[str, Any]:
         "backlog": uvicorn.Config(app=None).backlog,
         "limit_concurrency": uvicorn.Config(app=None).limit_concurrency,
         "timeout_keep_alive_s": uvicorn.Config(app=None).timeout_keep_alive,
-        "threadpool_tokens": getattr(api.app, "THREADPOOL_TOKENS", 40),  # AnyIO's default unless the app sets it
+        "threadpool_tokens": threads,
         "db_pool": type(pool).__name__,
         "db_pool_size": pool.size() if hasattr(pool, "size") else None,
         "db_max_overflow": getattr(pool, "_max_overflow", None),

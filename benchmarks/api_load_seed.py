@@ -91,6 +91,10 @@ def fill_store(url: str, policies: int, seed: int = 0) -> str:
     if db.engine.dialect.name == "postgresql":  # explicit ids: move the sequence past them
         with db.engine.begin() as conn:
             conn.exec_driver_sql("SELECT setval('jobs_id_seq', (SELECT max(id) FROM jobs))")
+    # a store in service has its statistics and visibility map (autovacuum): without them a
+    # count is a sequential scan and the planner guesses
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if db.engine.dialect.name == "postgresql" else "ANALYZE")
     db.engine.dispose()
     return plain
 
