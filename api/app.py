@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from api.body_limit import BodyLimit, BodyLimitMiddleware
@@ -16,6 +17,7 @@ from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.rate_limit import RateLimiter
 from api.routes import datasets, hardware, jobs, meta, models, policies
+from api.session_gate import new_gate
 from api.web import router as web_router
 from api.settings import Settings
 
@@ -58,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the routes' threads, as many as the database pool keeps connections (api/db.py)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        app.state.session_gate = new_gate(app.state.db)
         migrate(app.state.db.engine)
         task = asyncio.create_task(_dispatch_loop(app)) if settings.broker_url else None
         yield
@@ -79,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.db = Database(settings.db_url)
+    app.state.db = Database(settings.db_url, pool_size=settings.request_threads)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     install_error_handlers(app)

@@ -12,13 +12,21 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL and a busy timeout so API and workers can share the file."""
+POOL_SIZE = 10  # workers and the CLI; the API keeps one per request thread (Settings.request_threads)
+EXTRA_CONNECTIONS = 10  # beyond the pool, opened and closed as needed (the API: event streams, background loops)
+
+
+def make_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
+    """An engine whose pool keeps up to ``pool_size`` connections open (a pool smaller than
+    its users opens and closes connections all the time). SQLite gets WAL and a busy
+    timeout so API and workers can share the file."""
+    pool = {"pool_size": pool_size, "max_overflow": EXTRA_CONNECTIONS}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        pool = pool if path and path != ":memory:" else {}  # in memory: one connection, SQLAlchemy's own pool
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -31,7 +39,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def migrate(engine: Engine) -> None:
@@ -49,9 +57,10 @@ def migrate(engine: Engine) -> None:
 class Database:
     """An engine plus a session factory: what routes, workers and the CLI share."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.pool_size = pool_size
+        self.engine = make_engine(url, pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
@@ -15,6 +15,7 @@ from api.auth import find_key, is_revoked
 from api.db import Database
 from api.errors import ApiError
 from api.models import ApiKey
+from api.session_gate import request_session
 from api.settings import Settings
 from hwsearch.search import no_nul
 
@@ -29,8 +30,8 @@ def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    with db.session() as session:
+async def get_session(request: Request, db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[Session]:
+    async with request_session(request, db) as session:
         yield session
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy import DateTime as _DateTime
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -103,6 +105,12 @@ class StoredPolicy(Base):
         Index("ix_policies_owner_latency", "owner_id", "latency_ms"),
         Index("ix_policies_owner_energy", "owner_id", "energy_mj"),
         Index("ix_policies_owner_size", "owner_id", "size_mb"),
+        # the filters the policies page uses most (model, target) with its main sorts: a filtered
+        # page reads only its own rows, in order, and a filtered count only the index
+        Index("ix_policies_owner_model_created", "owner_id", "model", "created_at"),
+        Index("ix_policies_owner_model_accuracy", "owner_id", "model", "accuracy"),
+        Index("ix_policies_owner_model_latency", "owner_id", "model", "latency_ms"),
+        Index("ix_policies_owner_target_created", "owner_id", "target", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -124,13 +132,19 @@ class StoredPolicy(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+def _content_sha256(context: DefaultExecutionContext) -> str:
+    return hashlib.sha256(context.get_current_parameters()["content"].encode()).hexdigest()
+
+
 class HardwareTable(Base):
     __tablename__ = "hardware_tables"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    content: Mapped[str] = mapped_column(Text)
+    # up to the upload limit (MBs): deferred, listings read the parse cached per sha256 (api/table_cache.py)
+    content: Mapped[str] = mapped_column(Text, deferred=True)
+    sha256: Mapped[str] = mapped_column(String(64), default=_content_sha256)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/hwsearch.db.")
     broker_url: str | None = Field(None, description="Celery broker (e.g. redis://127.0.0.1:6379/0); None = local workers.")
     workers: int = Field(1, ge=0, description="Local worker processes started by `hwsearch serve`.")
+    request_threads: int = Field(
+        40, ge=1, description="Threads that run the API's routes; the database pool keeps a connection for each."
+    )
     lease_seconds: float = Field(30.0, gt=0, description="A running job whose worker is silent this long is re-queued.")
     dispatch_interval_seconds: float = Field(1.0, gt=0, le=60, description="Celery mode: how often the server sends queued jobs and re-queues expired ones.")
     worker_stale_seconds: float = Field(

@@ -20,12 +20,13 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, UploadFile
 from sqlalchemy.orm import Session
 
+from api import table_cache
 from api.deps import MAX_ID
 from api.errors import param_error
 from api.models import HardwareTable, Job, UploadedDataset, UploadedFile, UploadedModel
 from api.settings import Settings
 from hwsearch.search import NUL_MESSAGE
-from latency_tables import CostModel, TableError, TableTarget, parse_table
+from latency_tables import CostModel, TableError, TableTarget
 
 UPLOAD_PREFIX = "upload:"
 CHUNK = 1 << 20
@@ -55,10 +56,10 @@ def owned_dataset(session: Session, data: str, owner_id: int) -> UploadedDataset
 
 
 def table_target(row: HardwareTable) -> CostModel:
-    """The cost model of an uploaded table, parsed from its stored text; a 422 naming
-    ``target`` if the table no longer passes the check (stored before a stricter one)."""
+    """The cost model of an uploaded table (parsed from its stored text once per process); a
+    422 naming ``target`` if the table no longer passes the check (stored before a stricter one)."""
     try:
-        return TableTarget([parse_table(row.content)])
+        return TableTarget([table_cache.tables.get(row)])
     except TableError as exc:
         raise param_error(("body", "target"), f"uploaded table {UPLOAD_PREFIX}{row.id} cannot be used: {exc}") from None
 

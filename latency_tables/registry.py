@@ -56,18 +56,24 @@ def generator_tag(target: str) -> str:
 _CACHE: dict[tuple, dict[str, list[Table]]] = {}
 
 
+def shipped_files() -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime) of every shipped table file: what the shipped targets are built from."""
+    directory = data_dir()
+    paths = sorted(directory.glob("*.csv")) if directory.is_dir() else []
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+
+
 def shipped_tables() -> dict[str, list[Table]]:
     """Every table under ``data/``, grouped by target name (broken files are an error).
 
     Parsed once per set of files (name, size, mtime), so repeated lookups are cheap.
     """
-    directory = data_dir()
-    paths = sorted(directory.glob("*.csv")) if directory.is_dir() else []
-    key = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    key = shipped_files()
     if key in _CACHE:
         return _CACHE[key]
     grouped: dict[str, list[Table]] = {}
-    for path in paths:
+    for name, _, _ in key:
+        path = data_dir() / name
         try:
             table = parse_table(path)
         except TableError as exc:

@@ -39,6 +39,7 @@ if [ ! -f "$STAMP" ] || ! grep -qx -- "$WANT" "$STAMP"; then
   SPEC="$ROOT"
   [ -n "$EXTRAS" ] && SPEC="$ROOT[$EXTRAS]"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  bash "$ROOT/scripts/cpu_torch.sh" "$VENV/bin/python"  # CPU torch first: PyPI's is the CUDA build
   "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$SPEC"
   echo "$WANT" >> "$STAMP"
 fi

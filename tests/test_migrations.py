@@ -32,3 +32,27 @@ def test_migrations_match_the_models(kind, tmp_path):
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == [], diff
+
+
+def test_0006_hashes_the_tables_already_stored(tmp_path):
+    """Tables uploaded before 0006 get their content's SHA-256, the key of the parse cache."""
+    import hashlib
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from api.db import MIGRATIONS
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+        conn.execute(sa.text("INSERT INTO api_keys (id, name, key_hash, created_at) VALUES (1, 'k', 'h', '2026-01-01')"))
+        conn.execute(sa.text("INSERT INTO hardware_tables (owner_id, name, content, created_at) VALUES (1, 't', 'a,b\n', '2026-01-01')"))
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT sha256 FROM hardware_tables")).scalar_one() == hashlib.sha256(b"a,b\n").hexdigest()
+    engine.dispose()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, UploadFile
 from sqlalchemy import select
 
+from api import table_cache
 from api.deps import KeyDep, SessionDep, SettingsDep, Text
 from api.errors import param_error
 from api.openapi import answers
@@ -44,11 +46,19 @@ def _builtin(name: str) -> HardwareOut:
     )
 
 
+@lru_cache(maxsize=4)
+def _builtins(shipped: tuple) -> tuple[HardwareOut, ...]:
+    """Every built-in target, described once per set of shipped table files (``shipped``)."""
+    from latency_tables import list_targets
+
+    return tuple(_builtin(name) for name in list_targets())
+
+
 def _upload(row: HardwareTable) -> HardwareOut:
-    from latency_tables import TableError, parse_table
+    from latency_tables import TableError
 
     try:
-        units, note = dict(parse_table(row.content).units), ""
+        units, note = dict(table_cache.tables.get(row).units), ""
     except TableError as exc:  # stored before a stricter check: listed, but jobs refuse it
         units, note = {}, f" (cannot be used: {exc})"
     return HardwareOut(
@@ -63,10 +73,10 @@ def _upload(row: HardwareTable) -> HardwareOut:
 
 @router.get("", response_model=list[HardwareOut], summary="List hardware targets")
 def list_hardware(key: KeyDep, session: SessionDep) -> list[HardwareOut]:
-    from latency_tables import list_targets
+    from latency_tables.registry import shipped_files
 
     rows = session.scalars(select(HardwareTable).where(HardwareTable.owner_id == key.id).order_by(HardwareTable.id)).all()
-    return [_builtin(name) for name in list_targets()] + [_upload(r) for r in rows]
+    return [*_builtins(shipped_files()), *(_upload(r) for r in rows)]
 
 
 @router.get("/{name}", response_model=HardwareOut, summary="Describe one target", responses=answers((404, "No such target, or another key's table."), 422))
@@ -112,10 +122,11 @@ def upload_hardware(
     if "\n" not in text.strip():
         raise param_error(("body", "file"), "a table needs header lines and rows")
     try:
-        parse_table(text + "\n")
+        table = parse_table(text + "\n")
     except TableError as exc:
         raise param_error(("body", "file"), str(exc)) from None
     row = HardwareTable(owner_id=key.id, name=name, content=text)
     session.add(row)
     session.commit()
+    table_cache.tables.put(row, table)
     return _upload(row)

@@ -27,6 +27,7 @@ _export_lock = threading.Lock()
 
 SORTABLE = ("created_at", "accuracy", "latency_ms", "energy_mj", "size_mb", "id")
 SortKey = Literal[tuple(SORTABLE) + tuple(f"-{s}" for s in SORTABLE)]  # type: ignore[valid-type]
+SUMMARY_COLUMNS = [getattr(StoredPolicy, name) for name in PolicySummary.model_fields]
 
 
 def get_owned_policy(session, key, policy_id: int) -> StoredPolicy:
@@ -53,7 +54,7 @@ def list_policies(
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")] = 0,
 ) -> Page[PolicySummary]:
-    query = select(StoredPolicy).where(StoredPolicy.owner_id == key.id)
+    conditions = [StoredPolicy.owner_id == key.id]
     filters = {
         StoredPolicy.model: model,
         StoredPolicy.target: target,
@@ -61,27 +62,32 @@ def list_policies(
         StoredPolicy.objective: objective,
         StoredPolicy.kind: kind,
     }
-    for column, value in filters.items():
-        if value is not None:
-            query = query.where(column == value)
+    conditions += [column == value for column, value in filters.items() if value is not None]
     if min_accuracy is not None:
-        query = query.where(StoredPolicy.accuracy >= min_accuracy)
+        conditions.append(StoredPolicy.accuracy >= min_accuracy)
     if max_accuracy is not None:
-        query = query.where(StoredPolicy.accuracy <= max_accuracy)
+        conditions.append(StoredPolicy.accuracy <= max_accuracy)
     if min_latency_ms is not None:
-        query = query.where(StoredPolicy.latency_ms >= min_latency_ms)
+        conditions.append(StoredPolicy.latency_ms >= min_latency_ms)
     if max_latency_ms is not None:
-        query = query.where(StoredPolicy.latency_ms <= max_latency_ms)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
+        conditions.append(StoredPolicy.latency_ms <= max_latency_ms)
+    # count(*) on the table itself: an index of the filters answers it alone (index-only scan)
+    total = session.scalar(select(func.count()).select_from(StoredPolicy).where(*conditions))
     column = getattr(StoredPolicy, sort.lstrip("-"))
     order = column.desc() if sort.startswith("-") else column.asc()
-    rows = session.scalars(query.order_by(order, StoredPolicy.id.desc()).limit(limit).offset(offset)).all()
-    return Page[PolicySummary](items=[PolicySummary.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+    # plain rows of the summary's columns: no ORM objects, no document
+    query = select(*SUMMARY_COLUMNS).where(*conditions).order_by(order, StoredPolicy.id.desc()).limit(limit).offset(offset)
+    items = [PolicySummary.model_validate(row) for row in session.execute(query)]
+    return Page[PolicySummary](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{policy_id}", response_model=PolicyDetail, summary="Get a policy layer by layer", responses=answers((404, "No such policy, or another key's."), 422))
 def get_policy(policy_id: PolicyId, key: KeyDep, session: SessionDep) -> PolicyDetail:
-    row = get_owned_policy(session, key, policy_id)
+    # one query: the summary's columns and the document, never the fine-tuned weights
+    query = select(*SUMMARY_COLUMNS, StoredPolicy.document).where(StoredPolicy.id == policy_id, StoredPolicy.owner_id == key.id)
+    row = session.execute(query).one_or_none()
+    if row is None:
+        raise HTTPException(404, f"policy {policy_id} not found")
     doc = row.document
     return PolicyDetail(
         **PolicySummary.model_validate(row).model_dump(),
