@@ -3,7 +3,8 @@ part, one module per algorithm.
 
 RL (``MixedPrecisionEnv``, stable-baselines3): ``ddpg`` (HAQ's recipe, the default),
 ``td3``, ``sac``, ``ppo``. Baselines (``agents.baselines``): ``uniform``, ``random``,
-``greedy``, ``ilp``, ``evolution``. ``get_agent(name, **options)`` builds one.
+``greedy``, ``ilp``, ``evolution``; ``fisher`` (``agents.gradient``) is ``ilp`` on
+sensitivities from gradients. ``get_agent(name, **options)`` builds one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from agents.base import Agent
 
-AGENT_NAMES: tuple[str, ...] = ("ddpg", "td3", "sac", "ppo", "uniform", "random", "greedy", "ilp", "evolution")
+AGENT_NAMES: tuple[str, ...] = ("ddpg", "td3", "sac", "ppo", "uniform", "random", "greedy", "ilp", "evolution", "fisher")
 RL_AGENTS: tuple[str, ...] = ("ddpg", "td3", "sac", "ppo")
 
 
@@ -36,6 +37,8 @@ def agent_class(name: str) -> type[Agent]:
             "ilp": baselines.ILPAgent,
             "evolution": baselines.EvolutionAgent,
         }[name]
+    elif name == "fisher":
+        from agents.gradient import FisherAgent as cls
     else:
         raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENT_NAMES)}")
     return cls

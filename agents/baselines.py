@@ -5,6 +5,8 @@ the widest allowed width, each decision (a layer's weights, or its activations) 
 set to each narrower width and the accuracy drop is measured. Under the *additive
 sensitivity model* a policy's accuracy is the base accuracy minus the sum of its
 decisions' drops. Probes are cached evaluations (counted in ``evaluations``), not episodes.
+``ilp`` proposes the optima of that model through ``propose_additive``, which ``fisher``
+(``agents.gradient``) shares with sensitivities from gradients instead of probes.
 """
 
 from __future__ import annotations
@@ -156,23 +158,34 @@ class ILPAgent(Agent):
         self.time_limit = time_limit
 
     def search(self, run: SearchRun, episodes: int, seed: int) -> None:
-        problem = run.problem
-        _, drop_w, drop_a = measure_sensitivity(problem)
-        nl, nw, na = problem.n_layers, len(problem.weight_bits), len(problem.activation_bits)
-        predicted = (drop_w[:, :, None] + drop_a[:, None, :]).reshape(nl, -1)
-        # tie-break towards wider bits (less risk outside the model) by a negligible amount
-        widths = (np.arange(nw)[:, None] + np.arange(na)[None, :]).reshape(-1)
-        predicted = predicted + 1e-7 * ((nw - 1) + (na - 1) - widths)[None, :]
-        cost = problem.objective_grid.reshape(nl, -1)
-        found: list[np.ndarray] = []
-        for _ in range(min(self.candidates, episodes)):
-            if run.stopped:
-                return
-            chosen = solve_additive(predicted, cost, problem.budget * (1 - 1e-9), found, self.time_limit)
-            if chosen is None:
-                break
-            found.append(chosen)
-            run.propose(chosen // na, chosen % na)
+        _, drop_w, drop_a = measure_sensitivity(run.problem)
+        propose_additive(run, drop_w, drop_a, min(self.candidates, episodes), self.time_limit)
+
+
+def propose_additive(
+    run: SearchRun, drop_w: np.ndarray, drop_a: np.ndarray, candidates: int, time_limit: float = 30.0,
+    tie: float = 1e-7,
+) -> None:
+    """Propose the ``candidates`` best distinct optima of the additive model under the budget,
+    best first: a policy's predicted loss is ``sum drop_w[layer, w] + drop_a[layer, a]``
+    (``[layer, width]``, any unit: measured accuracy drops for ``ilp``, Fisher estimates
+    for ``fisher``). ``tie``, in those units, breaks ties towards wider bits."""
+    problem = run.problem
+    nl, nw, na = problem.n_layers, len(problem.weight_bits), len(problem.activation_bits)
+    predicted = (drop_w[:, :, None] + drop_a[:, None, :]).reshape(nl, -1)
+    # tie-break towards wider bits (less risk outside the model) by a negligible amount
+    widths = (np.arange(nw)[:, None] + np.arange(na)[None, :]).reshape(-1)
+    predicted = predicted + tie * ((nw - 1) + (na - 1) - widths)[None, :]
+    cost = problem.objective_grid.reshape(nl, -1)
+    found: list[np.ndarray] = []
+    for _ in range(candidates):
+        if run.stopped:
+            return
+        chosen = solve_additive(predicted, cost, problem.budget * (1 - 1e-9), found, time_limit)
+        if chosen is None:
+            break
+        found.append(chosen)
+        run.propose(chosen // na, chosen % na)
 
 
 def solve_additive(

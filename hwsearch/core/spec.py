@@ -147,7 +147,7 @@ class SearchSpec(SpecModel):
         "a mix is normalised by the uniform 8-bit cost and needs a relative budget.",
     )
     budget: Budget = Field(..., description="Cost budget: {'relative': r} (fraction of uniform 8-bit) or {'absolute': x}.")
-    agent: str = Field("ddpg", description="Search agent: ddpg (HAQ, default), td3, sac, ppo, uniform, random, greedy, ilp, evolution.")
+    agent: str = Field("ddpg", description="Search agent: ddpg (HAQ, default), td3, sac, ppo, uniform, random, greedy, ilp, fisher, evolution.")
     episodes: int = Field(50, ge=1, le=100_000, description="Episodes (candidate policies) the agent may propose.")
     seed: int = Field(
         0, ge=0, le=MAX_SEED, description="Random seed (0..2**32-1): the same spec and seed give the same result."
