@@ -114,7 +114,9 @@ def test_a_reused_module_adds_its_calls():
     model = Reused().eval()
     x, y = torch.randn(40, 3, 6, 6), torch.randint(0, 4, (40,))
     data = Dataset("toy", 4, *(Split(x, y),) * 4)
-    stand_in = SimpleNamespace(model=model, dataset=data, names=["conv", "head"], bits=[2, 4, 8])
+    stand_in = SimpleNamespace(
+        model=model, dataset=data, names=["conv", "head"], bits=[2, 4, 8], weight_bits=[2, 4, 8], activation_bits=[2, 4, 8]
+    )
     got = fisher_sensitivity(stand_in, images=16, batch_size=7, seed=0)
     qmodel = QuantizedModel(model, x)
     weights, activations = _fisher_by_hand(qmodel, stand_in.names, stand_in.bits, *draw_images(data.calib, 16, 0))
