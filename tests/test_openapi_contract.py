@@ -8,16 +8,15 @@ Every example posts successfully, and every field of every schema is described.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import jsonschema
-import numpy as np
 import pytest
 
 from tests.service import running_server
+from tests.test_remote_client import splits
 
 LIMITS = {"HWSEARCH_MAX_UPLOAD_BYTES": 1_000_000, "HWSEARCH_MAX_MODEL_BYTES": 1_000_000, "HWSEARCH_MAX_DATASET_BYTES": 1_000_000}
 BIG = 1_200_000  # bytes: over every limit above and over max_body_bytes (1 MB)
@@ -39,16 +38,6 @@ def doc(server) -> dict[str, Any]:
     return httpx.get(server.url.removesuffix(V1) + "/openapi.json").json()
 
 
-def digits_like_npz() -> bytes:
-    """A small data set of 28x28 grey images in ten classes, for the fixture's uploaded model."""
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("calib", 64), ("val", 120), ("test", 100)):
-        arrays[f"x_{split}"] = rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8)
-        arrays[f"y_{split}"] = rng.integers(0, 10, n)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +51,7 @@ def owned(alice) -> dict[str, int]:
     torch.manual_seed(0)
     model = alice.post("/models", files={"file": ("net.onnx", onnx_bytes(UserCNN()))})
     assert model.status_code == 201, model.text
-    data = alice.post("/datasets", files={"file": ("d.npz", digits_like_npz())})
+    data = alice.post("/datasets", files={"file": ("d.npz", splits())})
     assert data.status_code == 201, data.text
     user_job = alice.post("/jobs", json={**SPEC, "model": model.json()["ref"], "data": data.json()["ref"], "budget": {"relative": 0.6}})
     assert user_job.status_code == 201, user_job.text

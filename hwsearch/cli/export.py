@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from hwsearch.cli.errors import err
 from hwsearch.cli.errors import fail as _fail
+from hwsearch.cli.errors import read_json_file
 
 
 
@@ -30,12 +30,7 @@ def export_command(
 
     if fmt not in FORMATS:
         _fail(f"unknown export format {fmt!r}; known formats: {', '.join(FORMATS)}")
-    try:
-        doc = json.loads(policy_file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        _fail(f"cannot read {policy_file}: {exc.strerror or exc}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(f"{policy_file} is not JSON: {exc}")
+    doc = read_json_file(policy_file)
     try:
         artifact = export_policy(doc, fmt, finetuned_weights=read_sidecar(policy_file, doc) if fmt in MODEL_FORMATS else None)
     except (ExportError, DataError, ValueError) as exc:

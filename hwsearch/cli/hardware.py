@@ -12,6 +12,7 @@ from rich.console import Console
 
 from hwsearch.cli.errors import err
 from hwsearch.cli.errors import fail as _fail
+from hwsearch.cli.errors import read_json_file
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -178,12 +179,7 @@ def verify_cmd(
     from hwsearch.verify import verify_policy
     from latency_tables import TableError, get_target
 
-    try:
-        doc = json.loads(policy_file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        _fail(f"cannot read {policy_file}: {exc.strerror or exc}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(f"{policy_file} is not JSON: {exc}")
+    doc = read_json_file(policy_file)
     try:
         target = get_target(str(table)) if table is not None else None
         with err.status("exporting and timing the policy, uniform int8 and the float model"):
