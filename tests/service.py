@@ -40,6 +40,21 @@ def service_env(data_dir: Path, db_url: str, broker: str | None = None) -> dict[
 
 
 def create_key(env: dict[str, str], name: str = "test") -> str:
+    """A new key in the store ``env`` names, made in this process (``cli_create_key`` tests the command)."""
+    from api.auth import create_key as make_key
+    from api.db import Database, migrate
+
+    database = Database(env["HWSEARCH_DATABASE_URL"])
+    try:
+        migrate(database.engine)
+        with database.session() as session:
+            return make_key(session, name)[1]
+    finally:
+        database.engine.dispose()
+
+
+def cli_create_key(env: dict[str, str], name: str = "test") -> str:
+    """A new key from ``hwsearch keys create`` (the last word it prints)."""
     out = subprocess.run([sys.executable, "-m", "hwsearch", "keys", "create", "--name", name], env=env, capture_output=True, text=True, check=True)
     return out.stdout.split()[-1]
 

@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from tests.service import create_key, running_server
+from tests.service import cli_create_key, create_key, running_server
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def key_ids(server) -> dict[str, str]:
 
 
 def test_list_shows_id_name_created_revoked_and_never_the_key(server):
-    plain = create_key(server.env, "carol")
+    plain = cli_create_key(server.env, "carol")
     out = keys_cli(server, "list")
     assert out.returncode == 0, out.stderr
     assert plain not in out.stdout and plain.removeprefix("hws_")[:12] not in out.stdout

@@ -8,16 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwsearch.data import DataError
-from hwsearch.report import UNIFORM_BITS, bench_models
-from hwsearch.zoo import MODELS, ModelError
-
 console = Console()
-BENCH_MODELS = [name for name, entry in MODELS.items() if entry.trainable]
 
 
 def list_models() -> None:
     """List the built-in models."""
+    from hwsearch.zoo import MODELS  # torch: imported by the commands that need it, not by every command
+
     table = Table("name", "data set", "input", "description")
     for entry in MODELS.values():
         table.add_row(entry.name, entry.dataset or "-", "x".join(map(str, entry.input_shape)), entry.description)
@@ -34,7 +31,11 @@ def bench_models_command(
 
     The models' trained weights ship with hwsearch (a changed recipe trains on first use).
     """
-    names = model or BENCH_MODELS
+    from hwsearch.data import DataError
+    from hwsearch.report import UNIFORM_BITS, bench_models
+    from hwsearch.zoo import MODELS, ModelError
+
+    names = model or [name for name, entry in MODELS.items() if entry.trainable]
     try:
         with console.status("") as status:
             reports = bench_models(
