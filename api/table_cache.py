@@ -10,7 +10,8 @@ the parsed ``Table``s (per-shape cost arrays), hence the small bound.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+
+from cachetools import LRUCache
 
 from api.models import HardwareTable
 from latency_tables import parse_table
@@ -24,27 +25,21 @@ class TableCache:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[int, str], Table] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: LRUCache[tuple[int, str], Table] = LRUCache(maxsize=size)
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe; requests run on many threads
 
     def get(self, row: HardwareTable) -> Table:
         """The row's parsed table; on a miss its text is loaded and parsed (needs the row's session)."""
-        key = (row.id, row.sha256)
         with self._lock:
-            table = self._entries.get(key)
-            if table is not None:
-                self._entries.move_to_end(key)
-                return table
-        table = parse_table(row.content)
-        self.put(row, table)
+            table = self._entries.get((row.id, row.sha256))
+        if table is None:
+            table = parse_table(row.content)  # outside the lock: a parse takes long
+            self.put(row, table)
         return table
 
     def put(self, row: HardwareTable, table: Table) -> None:
         with self._lock:
             self._entries[(row.id, row.sha256)] = table
-            self._entries.move_to_end((row.id, row.sha256))
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
