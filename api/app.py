@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 
 import anyio.to_thread
@@ -41,21 +41,27 @@ def body_limits(settings: Settings) -> Callable[[str, str], BodyLimit]:
     return limit_for
 
 
-async def _dispatch_loop(app: FastAPI) -> None:
-    """Celery mode: send each queued job exactly one message, and give jobs whose worker
-    went silent (lease expired) back to the queue, so recovery takes the lease plus a tick."""
-    from api.broker import dispatch_pending
-
-    settings: Settings = app.state.settings
-    while True:
-        try:
-            await asyncio.to_thread(dispatch_pending, app.state.db, settings)
-        except Exception:
-            log.exception("dispatch failed; will retry")
-        await asyncio.sleep(settings.dispatch_interval_seconds)
+#: ``hwsearch serve --api-processes N`` hands its resolved settings to each API process in these.
+CHILD_SETTINGS_ENV = "HWSEARCH_API_CHILD_SETTINGS"
+PARENT_PID_ENV = "HWSEARCH_API_PARENT_PID"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app_from_env() -> FastAPI:
+    """The app of one of several API processes (uvicorn's factory, called in each child).
+
+    The parent resolved the settings (options and environment) and holds the local workers and,
+    with Celery, the dispatch loop; a child only serves requests, and stops when the parent is
+    gone, even killed outright.
+    """
+    from api.parent_watch import stop_with_parent
+
+    settings = Settings.model_validate_json(os.environ[CHILD_SETTINGS_ENV])
+    stop_with_parent(int(os.environ[PARENT_PID_ENV]))
+    return create_app(settings, dispatch=False)
+
+
+def create_app(settings: Settings | None = None, dispatch: bool = True) -> FastAPI:
+    """The service's app; ``dispatch``: in Celery mode, run the dispatch loop in this process."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -64,10 +70,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.session_gate = new_gate(app.state.db)
         migrate(app.state.db.engine)
-        task = asyncio.create_task(_dispatch_loop(app)) if settings.broker_url else None
+        dispatcher = None
+        if settings.broker_url and dispatch:
+            from api.broker import Dispatcher
+
+            dispatcher = Dispatcher(app.state.db, settings)
+            dispatcher.start()
         yield
-        if task:
-            task.cancel()
+        if dispatcher is not None:
+            dispatcher.stop()
         app.state.db.engine.dispose()
 
     app = FastAPI(

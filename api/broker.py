@@ -21,6 +21,7 @@ dispatch tick, and messages never pile up. Broker settings for long jobs:
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import Celery
 
@@ -73,3 +74,32 @@ def dispatch_pending(db: Database, settings: Settings) -> list[int]:
             with db.sessions() as session:
                 queue.undispatch(session, job_id)
     return sent
+
+
+class Dispatcher:
+    """``dispatch_pending`` every ``settings.dispatch_interval_seconds`` on a thread, until ``stop()``.
+
+    One per service: in the API process, or in ``hwsearch serve``'s parent when it runs several
+    API processes (one round at a time keeps a job's one message one).
+    """
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db, self.settings = db, settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="dispatch")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.settings.dispatch_interval_seconds + 30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                dispatch_pending(self.db, self.settings)
+            except Exception:
+                log.exception("dispatch failed; will retry")
+            self._stop.wait(self.settings.dispatch_interval_seconds)
+

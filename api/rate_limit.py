@@ -1,9 +1,9 @@
 """A per-key request rate limit: one token bucket per API key, in this API process's memory.
 
 Each key may burst ``per_minute`` requests, then gets one more every ``60 / per_minute``
-seconds. The buckets live in the process that serves the request, so with several API
-processes (e.g. behind a load balancer) each enforces the limit on its own share of the
-traffic; nothing is shared through the database, so a limit costs no query.
+seconds. The buckets live in the process that serves the request; nothing is shared through
+the database, so a limit costs no query. ``hwsearch serve --api-processes N`` gives each
+process 1/N of the limit (``api.server.child_settings``), so a key never gets more in all.
 """
 
 from __future__ import annotations

@@ -7,16 +7,25 @@ the default handler the process died right there and skipped any ``finally`` (th
 were orphaned, still running jobs). So ``serve`` installs its handler first: the re-raised
 signal becomes an exception, the workers are stopped and reaped, and only then the process
 re-raises the signal with the default handler. A second signal cuts the workers' grace short.
+
+With ``api_processes`` > 1 the parent binds the port and runs uvicorn's process supervisor
+(``Multiprocess``: it restarts an API process that dies or hangs); each child builds the app
+from the settings resolved here (``api.app.create_app_from_env``) and stops when this process
+is gone. The parent keeps what must exist once: the local workers' supervisor and, with
+Celery, the dispatch loop. Each child's rate limiter gets an equal share of the limit.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import signal
 
 import uvicorn
+from uvicorn.supervisors.multiprocess import Multiprocess
 
-from api.app import create_app
+from api.app import CHILD_SETTINGS_ENV, PARENT_PID_ENV, create_app
 from api.db import Database, migrate
 from api.settings import Settings
 from api.supervisor import Supervisor
@@ -92,8 +101,57 @@ def _serve(settings: Settings, host: str, port: int, signals: _StopSignals) -> N
         if supervisor is not None:
             signals.on_repeat = supervisor.hurry
             supervisor.start()
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        if settings.api_processes > 1:
+            _serve_processes(settings, host, port, signals)
+        else:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     finally:
         signals.armed = False  # nothing may interrupt stopping the workers
         if supervisor is not None:
             supervisor.stop()
+
+
+def child_settings(settings: Settings) -> Settings:
+    """What each of ``settings.api_processes`` API processes runs with: its share of the rate limit."""
+    limit = settings.rate_limit_per_minute
+    share = math.ceil(limit / settings.api_processes) if limit > 0 else 0
+    return settings.model_copy(update={"rate_limit_per_minute": share})
+
+
+class _Processes(Multiprocess):
+    """uvicorn's process supervisor, remembering which stop signal ended it."""
+
+    stopped_by: int | None = None
+
+    def handle_int(self) -> None:
+        self.stopped_by = signal.SIGINT
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.stopped_by = signal.SIGTERM
+        super().handle_term()
+
+
+def _serve_processes(settings: Settings, host: str, port: int, signals: _StopSignals) -> None:
+    """Serve with ``settings.api_processes`` API processes until a stop signal, which is then re-raised."""
+    from api.broker import Dispatcher
+
+    os.environ[CHILD_SETTINGS_ENV] = child_settings(settings).model_dump_json()
+    os.environ[PARENT_PID_ENV] = str(os.getpid())
+    config = uvicorn.Config(
+        "api.app:create_app_from_env", factory=True, host=host, port=port, workers=settings.api_processes, log_level="info"
+    )
+    dispatcher = None
+    if settings.broker_url:
+        dispatcher = Dispatcher(Database(settings.db_url), settings)
+        dispatcher.start()
+    processes = _Processes(config, [config.bind_socket()])  # installs its own signal handlers
+    try:
+        processes.run()
+    finally:
+        signals.install()  # ours again: a second signal hurries the workers
+        if dispatcher is not None:
+            dispatcher.stop()
+    if processes.stopped_by is None:
+        raise SystemExit("hwsearch serve: an API process could not start; see the log above")
+    raise _Stopped(processes.stopped_by)

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/hwsearch.db.")
     broker_url: str | None = Field(None, description="Celery broker (e.g. redis://127.0.0.1:6379/0); None = local workers.")
     workers: int = Field(1, ge=0, description="Local worker processes started by `hwsearch serve`.")
+    api_processes: int = Field(
+        1, ge=1, le=64, description="API processes `hwsearch serve` runs on its port (uvicorn workers); each has its own request threads."
+    )
     request_threads: int = Field(
         40, ge=1, description="Threads that run the API's routes; the database pool keeps a connection for each."
     )
@@ -42,7 +45,7 @@ class Settings(BaseSettings):
     max_model_bytes: int = Field(200_000_000, ge=1, description="Largest ONNX model upload accepted.")
     max_dataset_bytes: int = Field(200_000_000, ge=1, description="Largest .npz data set upload accepted.")
     rate_limit_per_minute: int = Field(
-        600, ge=0, description="Requests a minute each API key may make (bursts up to that many), per API process; 0 = no limit."
+        600, ge=0, description="Requests a minute each API key may make (bursts up to that many); 0 = no limit. With several API processes each enforces its share."
     )
 
     @property

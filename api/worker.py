@@ -13,49 +13,24 @@ that its parent changed, and on Linux the kernel sends SIGTERM as well (``PR_SET
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
 import signal
-import sys
-import threading
 import time
 
 from api.db import Database
+from api.parent_watch import stop_with_parent
 from api.settings import Settings
 from api.workers import Heartbeat
 
 log = logging.getLogger("hwsearch.worker")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _stop(signum: int, _frame: object) -> None:
     for sig in STOP_SIGNALS:  # later signals must not interrupt the job's hand-back
         signal.signal(sig, signal.SIG_IGN)
     raise SystemExit(128 + signum)
-
-
-def _watch_parent(parent_pid: int, check_s: float) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(check_s)
-    log.warning("worker: its server (pid %s) is gone; stopping", parent_pid)
-    os.kill(os.getpid(), signal.SIGTERM)  # the same path as a SIGTERM from the server: the job goes back
-
-
-def stop_with_parent(parent_pid: int, check_s: float = 1.0) -> None:
-    """Stop this process (as on SIGTERM) once ``parent_pid`` is no longer its parent.
-
-    The kernel's parent-death signal is set too where there is one (Linux); it fires when
-    the *thread* that started us ends, which is why the watchdog is the rule and it the extra.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        except (OSError, AttributeError):
-            log.warning("worker: prctl(PR_SET_PDEATHSIG) unavailable; the watchdog alone follows the server")
-    threading.Thread(target=_watch_parent, args=(parent_pid, check_s), daemon=True, name="parent-watch").start()
 
 
 def run_local_worker(

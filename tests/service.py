@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -163,3 +163,40 @@ def fresh_postgres_db(base_url: str) -> tuple[str, callable]:
         admin.dispose()
 
     return url, drop
+
+
+# Processes, through /proc (Linux): a worker or an API process is a child of its server.
+
+
+def stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a process, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces
+    return fields[0], int(fields[1])
+
+
+def children(pid: int) -> set[int]:
+    """Live (not zombie) child processes of ``pid``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (info := stat(int(entry.name))) and info[1] == pid and info[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    info = stat(pid)
+    return info is None or info[0] == "Z"
+
+
+def within(seconds: float, condition: Callable[[], object], what: str) -> float:
+    """Poll ``condition`` until true; the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")

@@ -13,53 +13,18 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.service import Server, create_key, start_worker, wait_for
+from tests.service import Server, children, create_key, gone, start_worker, stat, wait_for, within
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 LONG_JOB = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.5}, "agent": "ddpg", "episodes": 400, "seed": 3}
 SHORT_JOB = {**LONG_JOB, "agent": "random", "episodes": 3}
 STALE_S = "2"  # HWSEARCH_WORKER_STALE_SECONDS: a silent worker stops counting quickly
-
-
-def stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, parent pid) of a process, or None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces
-    return fields[0], int(fields[1])
-
-
-def children(pid: int) -> set[int]:
-    """Live (not zombie) child processes of ``pid``."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (info := stat(int(entry.name))) and info[1] == pid and info[0] != "Z":
-            found.add(int(entry.name))
-    return found
-
-
-def gone(pid: int) -> bool:
-    info = stat(pid)
-    return info is None or info[0] == "Z"
-
-
-def within(seconds: float, condition: Callable[[], object], what: str) -> float:
-    """Poll ``condition`` until true; the seconds it took."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 def health(server: Server) -> httpx.Response:

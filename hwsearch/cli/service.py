@@ -36,12 +36,15 @@ def serve_command(
     db: DbOption = None,
     data_dir: DataDirOption = None,
     workers: Annotated[int | None, typer.Option(help="Local worker processes (default 1; 0 with a broker).")] = None,
+    api_processes: Annotated[
+        int | None, typer.Option(min=1, max=64, help="API processes serving the port (default 1; about one per core under load).")
+    ] = None,
 ) -> None:
     """Run the API, the web page and local workers (SQLite by default: nothing else to start)."""
     from api.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(_settings(db, data_dir, workers=workers), host, port)
+    serve(_settings(db, data_dir, workers=workers, api_processes=api_processes), host, port)
 
 
 def worker_command(

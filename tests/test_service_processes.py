@@ -1,0 +1,73 @@
+"""`hwsearch serve --api-processes N`: several API processes on one port, real processes.
+
+The parent keeps what must exist once (the workers' supervisor); the API processes serve,
+share the rate limit and die with the server whether it is stopped or killed.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service import Server, children, create_key, gone, wait_for, within
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+
+JOB = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.5}, "agent": "random", "episodes": 3, "seed": 0}
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def api_processes(server: Server) -> set[int]:
+    return {pid for pid in children(server.proc.pid) if "spawn_main" in cmdline(pid)}
+
+
+def workers(server: Server) -> set[int]:
+    return {pid for pid in children(server.proc.pid) if " worker " in cmdline(pid)}
+
+
+def start(tmp_path: Path, **env: str) -> Server:
+    server = Server(tmp_path, workers=1)
+    server.env.update({"HWSEARCH_API_PROCESSES": "2", **env})
+    return server.start()
+
+
+def test_two_processes_serve_run_a_job_and_stop_with_a_sigterm(tmp_path):
+    server = start(tmp_path)
+    try:
+        within(30, lambda: len(api_processes(server)) == 2, "two API processes")
+        assert len(workers(server)) == 1  # started once, by the parent, not by each API process
+        with server.client(create_key(server.env)) as client:
+            job = client.post("/jobs", json=JOB)
+            assert job.status_code == 201, job.text
+            assert wait_for(client, job.json()["id"], ("succeeded",))["attempts"] == 1
+        started = api_processes(server) | workers(server)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == -signal.SIGTERM  # ends by the signal, as one process does
+        within(10, lambda: all(gone(pid) for pid in started), "every API process and worker gone")
+    finally:
+        server.stop()
+
+
+def test_a_killed_server_leaves_nothing_and_the_rate_limit_is_shared(tmp_path):
+    server = start(tmp_path, HWSEARCH_RATE_LIMIT_PER_MINUTE="6")
+    try:
+        within(30, lambda: len(api_processes(server)) == 2, "two API processes")
+        key = create_key(server.env)
+        codes = [httpx.get(f"{server.url}/jobs", headers={"Authorization": f"Bearer {key}"}).status_code for _ in range(12)]
+        assert set(codes) == {200, 429}
+        assert codes.count(200) <= 6  # each process enforces its share: 3 a minute
+        started = api_processes(server) | workers(server)
+        server.proc.kill()
+        server.proc.wait()
+        within(10, lambda: all(gone(pid) for pid in started), "every API process and worker gone after kill -9")
+    finally:
+        server.stop()
