@@ -143,3 +143,21 @@ def test_quantized_model_starts_and_stays_in_eval_mode(digits_cnn, digits):
     assert not q.training and not any(m.training for m in q.modules())
     accuracy(q, digits.val)
     assert not q.training
+
+
+def test_a_bias_past_the_int32_grid_is_clipped_to_what_int32_holds():
+    """A bias far larger than input scale x weight scale (tiny weights, degenerate calibration)
+    used to round to 2**31 in float32 and overflow the export's int32 tensor."""
+    import numpy as np
+
+    from hwsearch.quant.quantizers import ActivationQuant, WeightQuant, bias_integers, quantize_bias
+
+    wq = WeightQuant(bits=8, scale=torch.tensor([1e-6, 1e-6, 0.01]), clip_ratio=torch.ones(3))
+    aq = ActivationQuant(bits=8, scale=1e-4, signed=False)
+    bias = torch.tensor([1e6, -1e6, 0.5])
+    q, step = bias_integers(bias, aq, wq)
+    as_int = q.numpy().astype(np.int64)
+    assert as_int.max() <= 2**31 - 1 and as_int.min() >= -(2**31)
+    np.asarray(as_int, dtype=np.int32)  # what the export writes: no overflow
+    assert as_int[0] > 2**31 - 256 and as_int[1] == -(2**31)  # clipped at the ends of the range
+    assert torch.allclose(quantize_bias(bias, aq, wq)[2], bias[2], atol=float(step[2]) / 2)  # in range: rounded only

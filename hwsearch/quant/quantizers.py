@@ -134,7 +134,9 @@ def quantize_activation(x: torch.Tensor, aq: ActivationQuant) -> torch.Tensor:
     return torch.round(x * (1.0 / aq.scale)).clamp_(qmin, qmax).mul_(aq.scale)
 
 
-INT32_RANGE = (-(2**31), 2**31 - 1)
+#: The int32 range as float32 can hold it: 2**31 - 1 rounds up to 2**31 in float32, which
+#: overflows int32 in the export, so the top is the largest float32 below 2**31.
+INT32_RANGE = (-(2**31), 2**31 - 128)
 
 
 def bias_integers(bias: torch.Tensor, aq: ActivationQuant, wq: WeightQuant) -> tuple[torch.Tensor, torch.Tensor]:
