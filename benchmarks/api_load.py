@@ -143,6 +143,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live descendants (the API processes of ``--api-processes``)."""
+    from tests.service import children
+
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(child) for child in children(pid))
+
+
 def postgres_backends(url: str) -> list[int]:
     """PIDs of the PostgreSQL backends serving ``url``'s database (their CPU is the database's share)."""
     from sqlalchemy import create_engine, text
@@ -154,7 +161,7 @@ def postgres_backends(url: str) -> list[int]:
     return list(pids)
 
 
-def server_config(url: str) -> dict[str, Any]:
+def server_config(url: str, processes: int) -> dict[str, Any]:
     """What the server runs with: uvicorn as api/server.py starts it, the threadpool, the DB pool."""
     import uvicorn
 
@@ -166,7 +173,7 @@ def server_config(url: str) -> dict[str, Any]:
     pool = engine.pool
     config = {
         "uvicorn": uvicorn.__version__,
-        "uvicorn_processes": 1,  # api/server.py: uvicorn.run(app, host, port): one process, defaults below
+        "uvicorn_processes": processes,  # hwsearch serve --api-processes
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
         "backlog": uvicorn.Config(app=None).backlog,
@@ -196,12 +203,15 @@ def bench(backend: str, url: str, args: argparse.Namespace, data_dir: Path) -> d
     t0 = time.monotonic()
     key = fill_store(url, args.policies)
     print(f"{backend}: store filled in {time.monotonic() - t0:.0f} s", flush=True)
-    server = Server(data_dir, url, workers=0).start()
+    server = Server(data_dir, url, workers=0)
+    server.env["HWSEARCH_API_PROCESSES"] = str(args.api_processes)
+    server.env["HWSEARCH_RATE_LIMIT_PER_MINUTE"] = "0"  # one key drives all the load: measure the server, not the limit
+    server.start()
     try:
         table_sizes = upload_tables(server, key)
         db_pids = postgres_backends(url) if backend == "postgresql" else []
         load_before = os.getloadavg()
-        server_cpu0, client_cpu0 = cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
+        server_cpu0, client_cpu0 = tree_cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
         db_cpu0 = {pid: cpu_seconds(pid) for pid in db_pids}
         samples = asyncio.run(run_clients(server.url, key, args.clients, args.warmup, args.seconds, args.policies))
         wall = args.warmup + args.seconds
@@ -209,7 +219,7 @@ def bench(backend: str, url: str, args: argparse.Namespace, data_dir: Path) -> d
         db_pids = set(db_pids) | set(postgres_backends(url) if backend == "postgresql" else [])
         db_cpu = sum(cpu_seconds(pid) - db_cpu0.get(pid, 0.0) for pid in db_pids if Path(f"/proc/{pid}").exists())
         cpu = {
-            "server_cores": round((cpu_seconds(server.proc.pid) - server_cpu0) / wall, 2),
+            "server_cores": round((tree_cpu_seconds(server.proc.pid) - server_cpu0) / wall, 2),
             "clients_cores": round((client_cpu1.ru_utime + client_cpu1.ru_stime - client_cpu0.ru_utime - client_cpu0.ru_stime) / wall, 2),
             "postgres_cores": round(db_cpu / wall, 2) if backend == "postgresql" else None,
         }
@@ -222,7 +232,7 @@ def bench(backend: str, url: str, args: argparse.Namespace, data_dir: Path) -> d
         "requests": total, "throughput_rps": round(total / args.seconds, 1),
         "errors": sum(1 for s in samples if s[2]), "endpoints": summarize(samples, args.seconds),
         "cpu_share_of_wall": cpu, "cores": os.cpu_count(),
-        "load_average_before": [round(x, 2) for x in load_before], "server": server_config(url),
+        "load_average_before": [round(x, 2) for x in load_before], "server": server_config(url, args.api_processes),
     }
 
 
@@ -251,6 +261,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=45, help="measured time")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring")
     parser.add_argument("--policies", type=int, default=10_000)
+    parser.add_argument("--api-processes", type=int, default=1, help="hwsearch serve --api-processes")
     args = parser.parse_args()
     if not (args.postgres or args.sqlite):
         parser.error("name a backend: --postgres URL and/or --sqlite")
