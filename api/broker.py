@@ -102,4 +102,3 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatch failed; will retry")
             self._stop.wait(self.settings.dispatch_interval_seconds)
-

@@ -152,6 +152,7 @@ def _serve_processes(settings: Settings, host: str, port: int, signals: _StopSig
         signals.install()  # ours again: a second signal hurries the workers
         if dispatcher is not None:
             dispatcher.stop()
+            dispatcher.db.engine.dispose()
     if processes.stopped_by is None:
         raise SystemExit("hwsearch serve: an API process could not start; see the log above")
     raise _Stopped(processes.stopped_by)
