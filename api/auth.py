@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,20 +30,22 @@ def create_key(session: Session, name: str = "default") -> tuple[ApiKey, str]:
     return row, plain
 
 
-def _row(session: Session, plain: str) -> ApiKey | None:
-    return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain)))
+@dataclass(frozen=True)
+class KeyLookup:
+    """What a request needs of its key: who owns what it touches, and whether it still counts."""
+
+    id: int
+    revoked_at: datetime | None
 
 
-def find_key(session: Session, plain: str) -> ApiKey | None:
-    """The active key ``plain`` is; None for an unknown or revoked one."""
-    row = _row(session, plain)
-    return row if row is not None and row.revoked_at is None else None
+def look_up_key(session: Session, plain: str) -> KeyLookup | None:
+    """The stored key ``plain`` is (active or revoked); None for an unknown one.
 
-
-def is_revoked(session: Session, plain: str) -> bool:
-    """Whether ``plain`` was a key that has been revoked (so a refusal can say so)."""
-    row = _row(session, plain)
-    return row is not None and row.revoked_at is not None
+    Read on every request, so two columns through a Core query rather than an ORM object,
+    and never cached: a revoked key is refused from the next request on, in every process.
+    """
+    row = session.execute(select(ApiKey.id, ApiKey.revoked_at).where(ApiKey.key_hash == hash_key(plain))).one_or_none()
+    return None if row is None else KeyLookup(row.id, row.revoked_at)
 
 
 def list_keys(session: Session) -> Sequence[ApiKey]:

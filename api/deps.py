@@ -11,10 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
-from api.auth import find_key, is_revoked
+from api.auth import KeyLookup, look_up_key
 from api.db import Database
 from api.errors import ApiError
-from api.models import ApiKey
 from api.session_gate import request_session
 from api.settings import Settings
 from hwsearch.search import no_nul
@@ -22,11 +21,12 @@ from hwsearch.search import no_nul
 bearer = HTTPBearer(auto_error=False, description="An API key from `hwsearch keys create`.")
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that only read app state are async: FastAPI runs a sync one in a thread-pool hop.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
@@ -38,17 +38,17 @@ async def get_session(request: Request, db: Annotated[Database, Depends(get_data
 def current_key(
     session: Annotated[Session, Depends(get_session)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ApiKey:
+) -> KeyLookup:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer KEY' (create one with `hwsearch keys create`)", headers={"WWW-Authenticate": "Bearer"})
-    key = find_key(session, credentials.credentials)
-    if key is None:
-        reason = "API key revoked" if is_revoked(session, credentials.credentials) else "unknown API key"
+    key = look_up_key(session, credentials.credentials)
+    if key is None or key.revoked_at is not None:
+        reason = "unknown API key" if key is None else "API key revoked"
         raise HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
     return key
 
 
-def limited_key(request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:
+async def limited_key(request: Request, key: Annotated[KeyLookup, Depends(current_key)]) -> KeyLookup:
     """The caller's key, once its rate limit (``api.rate_limit``, per API process) allows one more request."""
     limiter = request.app.state.rate_limiter
     wait = limiter.take(key.id)
@@ -64,7 +64,7 @@ def limited_key(request: Request, key: Annotated[ApiKey, Depends(current_key)]) 
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-KeyDep = Annotated[ApiKey, Depends(limited_key)]
+KeyDep = Annotated[KeyLookup, Depends(limited_key)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 

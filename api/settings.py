@@ -28,7 +28,12 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="API processes `hwsearch serve` runs on its port (uvicorn workers); each has its own request threads."
     )
     request_threads: int = Field(
-        40, ge=1, description="Threads that run the API's routes; the database pool keeps a connection for each."
+        4,
+        ge=1,
+        description=(
+            "Threads per API process that run the routes; the database pool keeps a connection for each. "
+            "Few threads keep latency even (more fight over the GIL); each export or upload holds one while it runs."
+        ),
     )
     lease_seconds: float = Field(30.0, gt=0, description="A running job whose worker is silent this long is re-queued.")
     dispatch_interval_seconds: float = Field(1.0, gt=0, le=60, description="Celery mode: how often the server sends queued jobs and re-queues expired ones.")

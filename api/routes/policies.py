@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from api.deps import KeyDep, PolicyId, SessionDep, SettingsDep, Text
 from api.errors import param_error
+from api.json_text import JSONText
 from api.openapi import answers
 from api.models import StoredPolicy
 from api.schemas import LayerOut, Page, PolicyDetail, PolicySummary
@@ -78,7 +79,7 @@ def list_policies(
     # plain rows of the summary's columns: no ORM objects, no document
     query = select(*SUMMARY_COLUMNS).where(*conditions).order_by(order, StoredPolicy.id.desc()).limit(limit).offset(offset)
     items = [PolicySummary.model_validate(row) for row in session.execute(query)]
-    return Page[PolicySummary](items=items, total=total, limit=limit, offset=offset)
+    return JSONText(Page[PolicySummary](items=items, total=total, limit=limit, offset=offset).model_dump_json())
 
 
 @router.get("/{policy_id}", response_model=PolicyDetail, summary="Get a policy layer by layer", responses=answers((404, "No such policy, or another key's."), 422))
@@ -89,13 +90,14 @@ def get_policy(policy_id: PolicyId, key: KeyDep, session: SessionDep) -> PolicyD
     if row is None:
         raise HTTPException(404, f"policy {policy_id} not found")
     doc = row.document
-    return PolicyDetail(
-        **PolicySummary.model_validate(row).model_dump(),
-        layers=[LayerOut(**{k: layer.get(k) for k in LayerOut.model_fields}) for layer in doc.get("layers", [])],
+    detail = PolicyDetail.model_construct(
+        **PolicySummary.model_validate(row).__dict__,
+        layers=[LayerOut.model_construct(**{k: layer.get(k) for k in LayerOut.model_fields}) for layer in doc.get("layers", [])],
         totals=doc.get("totals", {}),
         baseline_int8=doc.get("baseline_int8"),
         document=doc,
     )
+    return JSONText(detail.model_dump_json())
 
 
 @router.get(
