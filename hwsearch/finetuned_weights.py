@@ -70,7 +70,11 @@ def read_sidecar(policy_path: str | Path, doc: dict[str, Any]) -> bytes | None:
 
 
 def load_into(model: nn.Module, data: bytes) -> nn.Module:
-    """Load fine-tuned weights (safetensors bytes) into a fresh float model."""
+    """Load fine-tuned weights (safetensors bytes) into a folded copy of a fresh float model
+    (fine-tuning trains the folded convs: BatchNorm is inside their weights and biases)."""
+    from hwsearch.quant.folding import fold_batchnorm
+
+    model = fold_batchnorm(model)
     try:
         model.load_state_dict(load(data))
     except (SafetensorError, RuntimeError, ValueError) as exc:

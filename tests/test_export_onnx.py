@@ -74,7 +74,10 @@ def test_graph_has_qdq_with_the_policy_types_and_scales():
     quantized = [n for n, b in policy.items() if b.weight_bits != FLOAT_BITS]
     assert ops.count("QuantizeLinear") == len(quantized)
     # a layer with a bias whose input and weights are quantized also dequantizes its int32 bias
-    biased = [n for n in quantized if dict(model.named_modules())[n].bias is not None and policy[n].activation_bits != FLOAT_BITS]
+    # (every conv has one: BatchNorm is folded into it, and no BatchNormalization is left)
+    biased = [n for n in quantized if qmodel.layers[n].layer.bias is not None and policy[n].activation_bits != FLOAT_BITS]
+    assert len(biased) == len([n for n in quantized if policy[n].activation_bits != FLOAT_BITS])
+    assert "BatchNormalization" not in ops
     assert ops.count("DequantizeLinear") == 2 * len(quantized) + len(biased)
     for name in biased:
         assert inits[f"{name}.bias_quantized"].data_type == TensorProto.INT32

@@ -16,6 +16,7 @@ from torch import nn
 from hwsearch.core.graph import trace
 from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.data import load_dataset
+from hwsearch.quant.folding import batchnorm_folds, fold_batchnorm
 from hwsearch.export import export_policy
 from hwsearch.export.calibrated import calibrate
 from hwsearch.zoo.onnx_import import load_onnx_model
@@ -54,7 +55,13 @@ def test_the_export_is_the_users_graph_with_qdq(user_cnn):
     original = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
     nodes = {n.name: n for n in proto.graph.node}
-    for node in original.graph.node:  # every original node, same op, same name
+    imported = load_onnx_model(path)
+    folded = {imported.onnx_names[bn] for bn in batchnorm_folds(fold_batchnorm(imported.module)).values()}
+    assert folded  # the user's CNN has BatchNorms after convs: the simulation folded them
+    for node in original.graph.node:  # every original node, same op, same name; folded BatchNorms gone
+        if node.name in folded:
+            assert node.op_type == "BatchNormalization" and node.name not in nodes
+            continue
         assert node.name in nodes and nodes[node.name].op_type == node.op_type, node.name
     added = [n for n in proto.graph.node if n.name not in {o.name for o in original.graph.node}]
     assert {n.op_type for n in added} <= {"QuantizeLinear", "DequantizeLinear", "Clip"}
@@ -161,21 +168,26 @@ def test_a_fine_tuned_policy_exports_the_users_graph_with_its_fine_tuned_values(
 
     path, doc, _ = user_cnn
     torch.manual_seed(1)
-    tuned = load_onnx_model(path).module
-    with torch.no_grad():  # stands in for a fine-tune: every weight, bias and BatchNorm statistic moves
+    # fine-tuning trains the folded model (BatchNorm inside the convs): its state is what is kept
+    tuned = fold_batchnorm(load_onnx_model(path).module)
+    with torch.no_grad():  # stands in for a fine-tune: every weight and bias moves
         for name, tensor in tuned.state_dict().items():
-            if tensor.is_floating_point() and ("Conv" in name or "Gemm" in name or "BatchNorm" in name):
+            if tensor.is_floating_point() and ("Conv" in name or "Gemm" in name):
                 tensor.mul_(1.0 + 0.2 * torch.rand_like(tensor))
     data = weights_bytes(tuned.state_dict())
     doc = {**doc, "finetune": {"accuracy_before": 0.5, "accuracy_after": 0.5, "steps": 1, "weights": weights_record(data)}}
     calib = fashion.calib.x[:256]
     proto = onnx.load_from_string(export_policy(doc, "onnx", finetuned_weights=data, calib_x=calib).content)
-    assert {n.name for n in onnx.load(str(path)).graph.node} <= {n.name for n in proto.graph.node}  # the user's graph
-    bn = next(n for n in proto.graph.node if n.op_type == "BatchNormalization")
+    folded = set(batchnorm_folds(tuned).values())
+    onnx_names = load_onnx_model(path).onnx_names
+    kept = {n.name for n in onnx.load(str(path)).graph.node} - {onnx_names[m] for m in folded}
+    assert folded and kept <= {n.name for n in proto.graph.node}  # the user's graph, its folded BatchNorms gone
+    assert not {onnx_names[m] for m in folded} & {n.name for n in proto.graph.node}
     values = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     state = tuned.state_dict()
-    for slot, key in ((1, "weight"), (4, "running_var")):  # torch exported these two as one tensor
-        np.testing.assert_array_equal(values[bn.input[slot]], state[f"_stem_stem_1_BatchNormalization.{key}"].numpy())
+    float_layer = next(n for n in proto.graph.node if n.name == onnx_names[next(iter(batchnorm_folds(tuned)))])
+    if float_layer.input[1] in values:  # a conv left in float carries the tuned folded weight itself
+        np.testing.assert_array_equal(values[float_layer.input[1]], state[f"{next(iter(batchnorm_folds(tuned)))}.weight"].numpy())
     simulated = calibrate(doc, build_float_model(doc, data), calib).qmodel
     x = fashion.test.x[:500]
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -16,6 +16,7 @@ from torch import nn
 from hwsearch.export.base import ExportError
 from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant import ActivationQuant, QuantizedModel, WeightQuant
+from hwsearch.quant.folding import fold_batchnorm
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class LayerQuant:
 class Calibrated:
     """A float model, its simulation under the policy, and each layer's quantizers."""
 
-    model: nn.Module
+    model: nn.Module  # BatchNorm folded, as the simulation runs it
     qmodel: QuantizedModel
     policy: Policy
     layers: dict[str, LayerQuant]
@@ -105,7 +106,8 @@ def calibrate(doc: dict, model: nn.Module | None = None, calib_x: torch.Tensor |
     split; the quantized model is built exactly as the search's scorer builds it.
     """
     policy = policy_of(doc)
-    model = build_float_model(doc) if model is None else model
+    # the exports start from the folded float model the simulation quantizes
+    model = fold_batchnorm(build_float_model(doc) if model is None else model)
     calib_x = calibration_inputs(doc) if calib_x is None else calib_x
     # Same construction as the search's scorer: a fixed calibration sample
     # (QuantizedModel's default seed), so a policy scores the same whatever spec.seed is.

@@ -14,9 +14,13 @@ the quantized layers change, with the integer types, ranges and zero points of `
   DequantizeLinear`` (per tensor), named ``<node>_input_...``;
 * a layer whose nodes share a weight (a block called twice) is quantized once: one set of
   integers, one DequantizeLinear, a Q/DQ pair before each node;
-* conv/Gemm biases stay float, as in the simulation; 32-bit layers stay float.
+* a quantized layer's bias goes on its accumulator's int32 grid, as in the simulation;
+  32-bit layers stay float;
+* a BatchNormalization the simulation folded into the conv before it
+  (``hwsearch.quant.folding``) is removed, and that conv takes the folded weight and bias,
+  so onnxruntime can run it as one integer convolution.
 
-Every original node keeps its name, inputs and attributes; the opset is raised to 21 (with
+Every other original node keeps its name, inputs and attributes; the opset is raised to 21 (with
 ``onnx.version_converter``) only when a weight needs INT4, else to 13 (per-axis
 DequantizeLinear) when it is older. The bits per layer go in metadata ``hwsearch.policy``.
 """
@@ -34,6 +38,7 @@ from torch import nn
 
 from hwsearch.export.base import ExportError
 from hwsearch.export.calibrated import Calibrated, LayerQuant
+from hwsearch.quant.folding import batchnorm_folds
 from hwsearch.export.onnx_qdq import OPSET, _Graph, dequantize_bias, dequantize_weight, quantize_input, weight_int_type
 
 PER_AXIS_OPSET = 13  # first opset with per-axis DequantizeLinear
@@ -219,11 +224,35 @@ def write_float_values(proto: onnx.ModelProto, model: nn.Module, onnx_names: dic
             node.input[slot] = name
 
 
+def fold_batchnorm_nodes(proto: onnx.ModelProto, model: nn.Module, onnx_names: dict[str, str]) -> None:
+    """Make the simulation's BatchNorm folds in the user's graph: each folded BatchNormalization
+    node goes, its conv writes the BatchNorm's output tensor and reads a bias (the folded
+    values themselves are then written by ``write_float_values``)."""
+    nodes = {_label(n): n for n in proto.graph.node}
+    names = {i.name for i in proto.graph.initializer}
+    modules = dict(model.named_modules())
+    for conv_name, bn_name in batchnorm_folds(model).items():
+        conv, bn = nodes.get(onnx_names.get(conv_name, "")), nodes.get(onnx_names.get(bn_name, ""))
+        if conv is None or bn is None or conv.op_type != "Conv" or bn.op_type != "BatchNormalization" or bn.input[0] != conv.output[0]:
+            raise ExportError(f"onnx: the simulation folded BatchNorm {bn_name!r} into {conv_name!r}, but the graph does not have them in a row")
+        if len(conv.input) < 3 or not conv.input[2]:
+            bias = f"{conv.input[1]}_folded_bias"
+            while bias in names:
+                bias += "_"
+            names.add(bias)
+            proto.graph.initializer.append(numpy_helper.from_array(modules[conv_name].bias.detach().numpy().astype(np.float32), bias))
+            del conv.input[2:]
+            conv.input.append(bias)
+        conv.output[0] = bn.output[0]
+        proto.graph.node.remove(bn)
+
+
 def user_qdq_model(cal: Calibrated, path: str | Path) -> onnx.ModelProto:
     """The user's ONNX model at ``path`` with the QDQ of ``cal``'s policy (checked with onnx.checker);
     its float values are ``cal.model``'s, so a fine-tuned policy exports its fine-tuned weights."""
     proto = read_user_model(path)
     onnx_names = onnx_layer_names(path)
+    fold_batchnorm_nodes(proto, cal.model, onnx_names)
     write_float_values(proto, cal.model, onnx_names)
     nodes = layer_nodes(proto, onnx_names, list(cal.layers))
     proto = _upgrade(proto, _needed_opset(cal))

@@ -8,9 +8,10 @@ Tensors per quantized layer ``L`` (all ``L``'s bits are in the file's metadata):
 * ``L.weight_clip_ratio`` (float32, [out_channels]): clip / max-abs, for fine-tuning;
 * ``L.input_scale`` (float64, scalar): the input activation's step, zero point 0 (float64
   because the simulation keeps it as a Python float: float32 would move rounding edges);
-* ``float.<key>``: every other tensor of the model's state (biases, BatchNorm, layers left
-  in float), so a fine-tuned policy's file carries its fine-tuned values; the rebuild
-  loads them over the given model.
+* ``float.<key>``: every other tensor of the model's state (biases, layers left in float),
+  so a fine-tuned policy's file carries its fine-tuned values; the rebuild loads them over
+  the given model. The state is the simulated one: BatchNorm after a conv is folded into
+  that conv's weight and bias (``hwsearch.quant.folding``), so it has no tensors of its own.
 
 Metadata (strings): ``format`` = ``hwsearch.weights/v1``, ``model``, ``target`` and
 ``layers`` = JSON ``{L: {weight_bits, activation_bits, activation_signed}}``.
@@ -18,7 +19,6 @@ Metadata (strings): ``format`` = ``hwsearch.weights/v1``, ``model``, ``target`` 
 
 from __future__ import annotations
 
-import copy
 import json
 import struct
 from pathlib import Path
@@ -32,6 +32,7 @@ from hwsearch.export.calibrated import Calibrated
 from hwsearch.core.graph import quantizable_modules
 from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant import ActivationQuant, QuantLayer, WeightQuant
+from hwsearch.quant.folding import fold_batchnorm
 
 FORMAT = "hwsearch.weights/v1"
 
@@ -126,7 +127,7 @@ def rebuild_quantized_model(
     if metadata.get("format") != FORMAT:
         raise ExportError(f"weights file: format is {metadata.get('format')!r}, expected {FORMAT!r}")
     file_layers = json.loads(metadata["layers"])
-    model = copy.deepcopy(float_model).eval()
+    model = fold_batchnorm(float_model)  # the file holds the folded model's tensors, as the simulation ran it
     rest = {k.removeprefix("float."): v for k, v in tensors.items() if k.startswith("float.")}
     if rest:
         unknown = sorted(set(rest) - set(model.state_dict()))

@@ -1,7 +1,8 @@
 """Simulated (fake) quantization of a whole model under a ``Policy``.
 
-``QuantizedModel`` wraps a deep copy of the float model (the original is never
-touched). Each Conv2d/Linear becomes a ``QuantLayer`` that fake-quantizes its input
+``QuantizedModel`` wraps a copy of the float model (the original is never touched)
+with BatchNorm folded into the convs before it (``hwsearch.quant.folding``: what a
+runtime's integer conv computes). Each Conv2d/Linear becomes a ``QuantLayer`` that fake-quantizes its input
 activation and uses quantized weights. Quantized weights and activation ranges are
 computed once per (layer, bits) and cached, so switching policy is a pointer swap and
 evaluating a policy costs about one forward pass. In training mode weights are
@@ -11,8 +12,6 @@ fine-tuning); call ``reset_cache()`` after changing the weights.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,6 +19,7 @@ from torch import nn
 from hwsearch.core.graph import quantizable_modules
 from hwsearch.core.policy import FLOAT_BITS, Policy
 from hwsearch.quant.calibration import InputStats, collect_input_stats
+from hwsearch.quant.folding import fold_batchnorm
 from hwsearch.quant.quantizers import (
     ActivationQuant,
     WeightQuant,
@@ -65,7 +65,7 @@ class QuantizedModel(nn.Module):
 
     def __init__(self, model: nn.Module, calib_x: torch.Tensor, max_calib: int = 512, seed: int = 0) -> None:
         super().__init__()
-        self.model = copy.deepcopy(model).eval()
+        self.model = fold_batchnorm(model)  # a copy, in eval mode
         self._stats: dict[str, InputStats] = collect_input_stats(self.model, calib_x[:max_calib], seed=seed)
         self.layers: dict[str, QuantLayer] = self._wrap_layers()
         self._weight_cache: dict[tuple[str, int], tuple[WeightQuant, torch.Tensor]] = {}
