@@ -35,6 +35,7 @@ from torch import nn
 
 from hwsearch.export.base import ExportError
 from hwsearch.export.calibrated import Calibrated, LayerQuant
+from hwsearch.export.qdq_hoist import hoist_input_quantizers
 from hwsearch.quant.quantizers import bias_integers
 
 OPSET = 21  # first opset with INT4/UINT4 in QuantizeLinear/DequantizeLinear
@@ -235,6 +236,7 @@ def qdq_model(cal: Calibrated, example: torch.Tensor) -> onnx.ModelProto:
             for index, (node, slot) in enumerate(uses):
                 _quantize_input(g, lq, node, slot, index)
                 dequantize_bias(g, lq, node)
+    hoist_input_quantizers(proto)
     bits = {lq.name: {"weight_bits": lq.weight_bits, "activation_bits": lq.activation_bits} for lq in cal.layers.values()}
     helper.set_model_props(proto, {"hwsearch.policy": json.dumps(bits)})
     proto.producer_name = "hwsearch"

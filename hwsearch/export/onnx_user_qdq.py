@@ -38,6 +38,7 @@ from torch import nn
 
 from hwsearch.export.base import ExportError
 from hwsearch.export.calibrated import Calibrated, LayerQuant
+from hwsearch.export.qdq_hoist import hoist_input_quantizers
 from hwsearch.quant.folding import batchnorm_folds
 from hwsearch.export.onnx_qdq import OPSET, _Graph, dequantize_bias, dequantize_weight, quantize_input, weight_int_type
 
@@ -264,6 +265,7 @@ def user_qdq_model(cal: Calibrated, path: str | Path) -> onnx.ModelProto:
         # the converter rebuilds the graph: find the layer's nodes again (by name, else by position)
         same = [by_name.get(n.name) if n.name else _find_unnamed(proto, n) for n in nodes[lq.name]]
         _quantize_layer(g, lq, same)
+    hoist_input_quantizers(proto)
     bits = {lq.name: {"weight_bits": lq.weight_bits, "activation_bits": lq.activation_bits} for lq in cal.layers.values()}
     props = {p.key: p.value for p in proto.metadata_props}
     props["hwsearch.policy"] = json.dumps(bits)

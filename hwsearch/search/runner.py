@@ -29,7 +29,7 @@ from hwsearch.core.records import EvaluatedPolicy, FinetuneResult, LayerTotals, 
 from hwsearch.core.run import Cancelled, SearchCallback, SearchRun, cancel_check
 from hwsearch.core.spec import SearchSpec, SpecError, spec_from_dict
 from hwsearch.evaluate import accuracy, finetune
-from hwsearch.finetuned_weights import weights_bytes
+from hwsearch.finetuned_weights import load_into, weights_bytes
 from hwsearch.quant import QuantizedModel
 from hwsearch.robust.lipschitz import lipschitz_loss
 from hwsearch.search.callbacks import BestTracker, CancelPoll, ProgressReport, RobustSelection
@@ -244,12 +244,10 @@ def _finetune(
     defensive = spec.robust is not None and spec.robust.defensive
     extra_loss = lipschitz_loss(spec.robust.beta) if defensive else None
     finetune(qmodel, dataset.train, steps=spec.finetune_steps, seed=spec.seed, extra_loss=extra_loss, check=check)
-    state = qmodel.float_state_dict()
-    tuned = copy.deepcopy(problem.model)
-    tuned.load_state_dict(state)
-    deployed = QuantizedModel(tuned, dataset.calib.x).set_policy(best.policy)
-    after = accuracy(deployed, problem.scorer.eval_split)
+    state = qmodel.float_state_dict()  # the folded model's state (BatchNorm inside the convs)
     data = weights_bytes(state)
+    deployed = QuantizedModel(load_into(problem.model, data), dataset.calib.x).set_policy(best.policy)
+    after = accuracy(deployed, problem.scorer.eval_split)
     if robust is None:
         return FinetuneResult(accuracy_before=best.accuracy, accuracy_after=after, steps=spec.finetune_steps), data
     return FinetuneResult(
