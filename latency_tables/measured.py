@@ -3,19 +3,25 @@
 For every distinct ``LayerSpec.shape_key`` this builds a one-node ONNX model twice: float
 (``Conv`` / ``MatMul``, the fp32 kernel) and int8 (``QLinearConv`` / ``QLinearMatMul``,
 uint8 activations x int8 weights, the runtime's real quantized kernels), and times each
-on one thread with warm-up and repeats, keeping the median. onnxruntime has no kernel
-taking activations below 8 bits, so the table lists widths 8 and 32 only: the search
+on one thread with warm-up and repeats, keeping the median and recording the spread (the
+interquartile range of the repeats, column ``latency_spread``). onnxruntime has no kernel
+taking activations below 8 bits, so the table lists widths 8 and 32: the search
 restricts itself to them (``supported_bits == [8]``) and lower widths, if asked, run on
-the 8-bit kernel. Energy is not measured (units ``energy=n/a``).
+the 8-bit kernel. Half precision (16) is offered only where the execution provider runs
+an fp16 Conv natively; the CPU provider runs it through Cast nodes to fp32, so it is not
+(``fp16_native``; the table's ``formats`` header says which were found). Energy is not
+measured (units ``energy=n/a``).
 """
 
 from __future__ import annotations
 
 import platform
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -109,6 +115,43 @@ def time_model(model: bytes, feed: dict[str, np.ndarray], warmup: int, repeats: 
     return statistics.median(time_samples(model, feed, warmup, repeats))
 
 
+class LayerTiming(NamedTuple):
+    """One layer shape's kernels: medians and interquartile ranges of the repeats (ms)."""
+
+    int8_ms: float
+    fp32_ms: float
+    int8_spread_ms: float
+    fp32_spread_ms: float
+
+
+def spread(samples: Sequence[float]) -> float:
+    """Interquartile range (ms); 0 for fewer than two samples."""
+    if len(samples) < 2:
+        return 0.0
+    low, _, high = statistics.quantiles(samples, n=4, method="inclusive")
+    return high - low
+
+
+def fp16_native(provider: str = "CPUExecutionProvider") -> bool:
+    """Whether ``provider`` runs an fp16 Conv as such, rather than through Casts to fp32
+    (which would time fp32 plus conversions and call it half precision)."""
+    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3])
+    w = numpy_helper.from_array(np.ones((4, 4, 3, 3), np.float16), "w")
+    graph = helper.make_graph(
+        [node], "fp16", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 4, 6, 6])], initializer=[w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        options.log_severity_level = 3
+        ort.InferenceSession(model.SerializeToString(), options, providers=[provider])
+        ops = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    return "Cast" not in ops
+
+
 def measure_specs(
     specs: Sequence[LayerSpec],
     batch: int = 1,
@@ -116,40 +159,47 @@ def measure_specs(
     repeats: int = 20,
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
-) -> dict[str, tuple[float, float]]:
-    """shape_key -> (int8 ms, fp32 ms) for each distinct shape of ``specs``."""
+) -> dict[str, LayerTiming]:
+    """shape_key -> its int8 and fp32 timings, for each distinct shape of ``specs``."""
     rng = np.random.default_rng(seed)
     unique = list({s.shape_key: s for s in specs}.values())
     results: dict[str, tuple[float, float]] = {}
     for i, spec in enumerate(unique):
         if progress:
             progress(i, len(unique), spec.shape_key)
-        times = []
+        samples = []
         for quantized in (True, False):
             model, feed = layer_model(spec, batch, quantized, rng)
-            times.append(time_model(model, feed, warmup, repeats))
-        results[spec.shape_key] = (times[0], times[1])
+            samples.append(time_samples(model, feed, warmup, repeats))
+        int8, fp32 = samples
+        results[spec.shape_key] = LayerTiming(statistics.median(int8), statistics.median(fp32), spread(int8), spread(fp32))
     if progress:
         progress(len(unique), len(unique), "")
     return results
 
 
 def measured_table_text(
-    results: dict[str, tuple[float, float]], target: str, model: str, batch: int, warmup: int, repeats: int
+    results: dict[str, Sequence[float]], target: str, model: str, batch: int, warmup: int, repeats: int
 ) -> str:
-    """The table file for ``results``: int8 kernel at (8, 8), fp32 kernel if either side is float."""
-    rows = []
-    for shape, (int8_ms, fp32_ms) in results.items():
+    """The table file for ``results`` (``LayerTiming``s, or (int8 ms, fp32 ms) pairs without a
+    spread): int8 kernel at (8, 8), fp32 kernel if either side is float."""
+    rows, spreads = [], []
+    for shape, timing in results.items():
+        int8_ms, fp32_ms = timing[0], timing[1]
+        int8_spread, fp32_spread = (timing[2], timing[3]) if len(timing) >= 4 else (None, None)
         for w in MEASURED_BITS:
             for a in MEASURED_BITS:
                 rows.append((shape, w, a, int8_ms if (w, a) == (8, 8) else fp32_ms, None, "table"))
+                spreads.append(int8_spread if (w, a) == (8, 8) else fp32_spread)
     extra = {
         "model": model,
         "description": f"onnxruntime {ort.__version__} CPU kernels (QLinearConv/QLinearMatMul int8, Conv/MatMul fp32), "
         f"1 thread, median of {repeats} after {warmup} warm-up, on {platform.machine()} {platform.processor() or ''}".strip(),
         "kernels": "8=QLinearConv/QLinearMatMul u8s8; 32=Conv/MatMul fp32; no kernel below 8 bits",
+        "formats": "int8,fp32" + ("" if fp16_native() else " (fp16: the CPU provider runs it through Casts to fp32, not offered)"),
+        "latency_spread": f"interquartile range of the {repeats} repeats (ms)",
     }
-    return format_table(target, batch, MEASURED_BITS, rows, GENERATOR, extra, energy_unit="n/a")
+    return format_table(target, batch, MEASURED_BITS, rows, GENERATOR, extra, energy_unit="n/a", spreads=spreads)
 
 
 def write_measured_table(path: str | Path, text: str) -> Path:

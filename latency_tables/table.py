@@ -108,6 +108,17 @@ def _cost(text: str, line: int, column: str, shape: str, unit: str, scale: float
     return scaled
 
 
+def _spread(text: str, line: int, shape: str, scale: float) -> float:
+    """An optional ``latency_spread`` cell (the repeats' spread, in the latency unit): finite, >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise TableError(f"line {line} (shape {shape!r}), column 'latency_spread': {text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 <= value * scale <= MAX_COST):
+        raise TableError(f"line {line} (shape {shape!r}), column 'latency_spread': {text!r} must be a finite number >= 0")
+    return value * scale
+
+
 def _read_source(source: str | Path) -> str:
     if isinstance(source, Path) or ("\n" not in source and source.endswith(".csv")):
         path = Path(source)
@@ -194,6 +205,8 @@ def parse_table(source: str | Path) -> Table:
             if row[col["energy"]].strip():
                 raise TableError(f"line {number} (shape {shape!r}), column 'energy': units say energy=n/a, so leave it empty")
             energy = math.nan
+        if "latency_spread" in col and row[col["latency_spread"]].strip():
+            _spread(row[col["latency_spread"]], number, shape, lat_scale)
         bound = row[col["bound"]].strip() if "bound" in col else "table"
         if bound not in BOUND_NAMES:
             raise TableError(f"line {number} (shape {shape!r}), column 'bound': {bound!r} is not one of {list(BOUND_NAMES)}")
@@ -224,8 +237,10 @@ def format_table(
     generator: str,
     extra: dict[str, str] | None = None,
     energy_unit: str = "mJ",
+    spreads: list[float | None] | None = None,
 ) -> str:
-    """The text of a table. ``rows`` are (shape, w, a, latency_ms, energy_mj or None, bound)."""
+    """The text of a table. ``rows`` are (shape, w, a, latency_ms, energy_mj or None, bound);
+    ``spreads``, one per row, adds the optional ``latency_spread`` column (ms, blank = unknown)."""
     lines = [
         f"# hwsearch-table: {FORMAT_VERSION}",
         f"# target: {target}",
@@ -237,8 +252,11 @@ def format_table(
     ]
     for key, value in (extra or {}).items():
         lines.append(f"# {key}: {value}")
-    lines.append("shape,w_bits,a_bits,latency,energy,bound")
-    for shape, w, a, latency, energy, bound in rows:
+    lines.append("shape,w_bits,a_bits,latency,energy,bound" + (",latency_spread" if spreads is not None else ""))
+    for i, (shape, w, a, latency, energy, bound) in enumerate(rows):
         energy_text = "" if energy is None or math.isnan(energy) else f"{energy:.6g}"
-        lines.append(f"{shape},{w},{a},{latency:.6g},{energy_text},{bound}")
+        line = f"{shape},{w},{a},{latency:.6g},{energy_text},{bound}"
+        if spreads is not None:
+            line += "," + ("" if spreads[i] is None else f"{spreads[i]:.6g}")
+        lines.append(line)
     return "\n".join(lines) + "\n"

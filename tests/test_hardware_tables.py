@@ -103,8 +103,11 @@ def test_simulated_table_is_read_first_and_unseen_shapes_are_simulated(digits: l
 def test_measured_target_on_a_tiny_model(digits: list[LayerSpec]) -> None:
     results = measure_specs(digits, warmup=1, repeats=3)
     assert set(results) == {s.shape_key for s in digits}
-    assert all(v > 0 for pair in results.values() for v in pair)
-    target = TableTarget([parse_table(measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3))])
+    assert all(t.int8_ms > 0 and t.fp32_ms > 0 and t.int8_spread_ms >= 0 and t.fp32_spread_ms >= 0 for t in results.values())
+    text = measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3)
+    table = parse_table(text)
+    assert table.meta["formats"].startswith("int8,fp32") and "latency_spread" in text.splitlines()[-len(results) * 4 - 1]
+    target = TableTarget([table])
     assert target.supported_bits == [8]
     assert target.units["energy"] == "n/a"
     names = layer_names(digits)
@@ -174,3 +177,19 @@ def test_a_broken_haq_layer_file_is_a_table_error(tmp_path, monkeypatch, content
     monkeypatch.setattr(resources, "files", lambda package: tmp_path)
     with pytest.raises(TableError, match=haq.LAYERS_FILE):
         haq.load_haq_layers()
+
+
+@pytest.mark.parametrize("cell", ["-0.1", "abc", "inf"])
+def test_a_bad_latency_spread_is_refused_by_line(cell: str) -> None:
+    text = measured_table_text({"conv2d:ic1:oc2:k3x3:s1x1:g1:in8x8:out8x8": (0.1, 0.2, 0.01, 0.02)}, "t", "m", 1, 1, 3)
+    lines = text.splitlines()
+    lines[-1] = lines[-1].rsplit(",", 1)[0] + "," + cell
+    with pytest.raises(TableError, match=r"line \d+ .*latency_spread"):
+        parse_table("\n".join(lines) + "\n")
+
+
+def test_spread_is_the_interquartile_range() -> None:
+    from latency_tables.measured import spread
+
+    assert spread([1.0]) == 0.0
+    assert spread([1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(2.0)
