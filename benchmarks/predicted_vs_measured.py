@@ -104,6 +104,8 @@ def _input_name(content: bytes) -> str:
 def run_model(name: str, warmup: int, repeats: int) -> dict:
     trained = name in MODELS and MODELS[name].dataset is not None
     model = build_model(name, trained=trained)
+    if not trained:
+        trained_like_batchnorm(model)
     shape = MODELS[name].input_shape
     torch.manual_seed(0)
     calib = torch.randn(16, *shape)
@@ -130,8 +132,12 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
             doc = {"layers": [{"name": n, "weight_bits": policy[n].weight_bits, "activation_bits": policy[n].activation_bits} for n in names]}
             content = export_onnx(calibrate(doc, model, calib), calib[:1])
         samples = time_samples(content, {_input_name(content): x}, warmup, repeats)
+        integer = integer_layers(content) if label != "fp32" else set()
+        fusion_aware = sum(target.cost(s, *((8, 8) if s.name in integer else (FLOAT_BITS, FLOAT_BITS))).latency_ms for s in specs)
         rows[label] = {
             "predicted_ms": target.policy_cost(specs, policy).latency_ms,
+            "integer_layers": len(integer),
+            "fusion_aware_ms": fusion_aware,
             "measured_ms": statistics.median(samples),
             "measured_p10_ms": statistics.quantiles(samples, n=10)[0],
             "measured_p90_ms": statistics.quantiles(samples, n=10)[-1],
@@ -141,6 +147,41 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
             "ops_after_optimisation": fused_ops(content),
         }
     return {"model": name, "input": list(shape), "trained_weights": trained, "measure_table_s": round(measure_s, 1), "policies": rows}
+
+
+def integer_layers(content: bytes) -> set[str]:
+    """Layers of a QDQ export onnxruntime can run as one integer kernel, read off the graph
+    before running it: the layer's Conv/Gemm output goes only to a QuantizeLinear, directly
+    or through one ReLU/Clip (which the kernel absorbs). The
+    others (a conv feeding a residual Add or a pooling average) run in float on
+    dequantized weights, at about their fp32 cost."""
+    graph = onnx.load_from_string(content).graph
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for tensor in node.input:
+            readers.setdefault(tensor, []).append(node)
+    out = set()
+    for node in graph.node:
+        if node.op_type in ("Conv", "Gemm") and node.input[1].endswith(".weight"):
+            after = readers.get(node.output[0], [])
+            if len(after) == 1 and after[0].op_type in ("Relu", "Clip"):  # fused into the kernel
+                after = readers.get(after[0].output[0], [])
+            if len(after) == 1 and after[0].op_type == "QuantizeLinear":
+                out.add(node.input[1].removesuffix(".weight"))
+    return out
+
+
+def trained_like_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
+    """Give an untrained model's BatchNorms statistics like a trained one's. Fresh ones fold
+    into all-zero biases, which onnxruntime shares between convs as one constant; a shared
+    bias stops its QDQ fusion, so most convs would stay float, unlike any trained model."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                for tensor, (low, high) in ((module.running_mean, (-0.1, 0.1)), (module.running_var, (0.5, 2.0)),
+                                            (module.weight, (0.5, 1.5)), (module.bias, (-0.1, 0.1))):
+                    tensor.copy_(torch.empty_like(tensor).uniform_(low, high, generator=generator))
 
 
 def fit_gap(models: list[dict], overhead: float) -> tuple[float, float]:
@@ -177,6 +218,7 @@ def main() -> None:
             row["ratio"] = row["measured_ms"] / row["predicted_ms"]
             row["corrected_ms"] = corrected(row, overhead, gap)
             row["corrected_ratio"] = row["measured_ms"] / row["corrected_ms"]
+            row["fusion_aware_ratio"] = row["measured_ms"] / row["fusion_aware_ms"]
         pol = m["policies"]
         m["mix_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
         m["mix_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
@@ -190,15 +232,17 @@ def main() -> None:
         "fitted_switch_ms": gap[1],
         "within_20pct_before": sum(abs(r["ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
         "within_20pct_after": sum(abs(r["corrected_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
+        "within_20pct_fusion_aware": sum(abs(r["fusion_aware_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
         "rows": sum(len(m["policies"]) for m in models),
         "models": models,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"{'model':20} {'policy':14} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} {'corr':>6}")
+    print(f"{'model':20} {'policy':14} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} {'corr':>6} {'int layers':>10} {'fusion ms':>9} {'ratio':>6}")
     for m in models:
         for label, row in m["policies"].items():
-            print(f"{m['model']:20} {label:14} {row['predicted_ms']:9.4f} {row['measured_ms']:9.4f} {row['ratio']:6.2f} {row['corrected_ratio']:6.2f}")
+            print(f"{m['model']:20} {label:14} {row['predicted_ms']:9.4f} {row['measured_ms']:9.4f} {row['ratio']:6.2f} {row['corrected_ratio']:6.2f}"
+                  f" {row['integer_layers']:>4}/{row['layers'] - row['float_layers']:<5} {row['fusion_aware_ms']:9.4f} {row['fusion_aware_ratio']:6.2f}")
     print(f"session overhead {overhead * 1000:.1f} us; fitted per int8 layer {gap[0] * 1000:.1f} us, per switch {gap[1] * 1000:.1f} us")
 
 
