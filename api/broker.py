@@ -24,9 +24,11 @@ import logging
 import threading
 
 from celery import Celery
+from sqlalchemy import select
 
 from api import queue
 from api.db import Database
+from api.models import Job
 from api.settings import Settings
 
 log = logging.getLogger("hwsearch.broker")
@@ -52,9 +54,10 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def dispatch(settings: Settings, job_id: int) -> None:
-    """Send a job to the Celery workers (by name: the API needs no worker code)."""
-    make_celery(settings).send_task(TASK_NAME, args=[job_id])
+def dispatch(settings: Settings, job_id: int, queue_name: str | None = None) -> None:
+    """Send a job to the Celery workers (by name: the API needs no worker code); a job on a
+    named queue goes to the Celery queue of that name, which only its workers consume."""
+    make_celery(settings).send_task(TASK_NAME, args=[job_id], **({"queue": queue_name} if queue_name else {}))
 
 
 def dispatch_pending(db: Database, settings: Settings) -> list[int]:
@@ -64,10 +67,11 @@ def dispatch_pending(db: Database, settings: Settings) -> list[int]:
         queue.fail_exhausted(session, settings.max_attempts)
         queue.requeue_expired(session, settings.max_attempts)
         pending = queue.take_undispatched(session)
+        queues = dict(session.execute(select(Job.id, Job.queue).where(Job.id.in_(pending))).tuples().all()) if pending else {}
     sent = []
     for job_id in pending:
         try:
-            dispatch(settings, job_id)
+            dispatch(settings, job_id, queues.get(job_id))
             sent.append(job_id)
         except Exception:  # broker down: the job stays queued and the next round sends it
             log.warning("could not send job %s to the broker; will retry", job_id)

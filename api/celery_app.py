@@ -42,8 +42,9 @@ def _stop_heartbeat() -> None:
         _heartbeat.pop().stop()
 
 
-def make_worker_app(settings: Settings) -> Celery:
-    """The broker's app with the job task registered, and pool processes that beat."""
+def make_worker_app(settings: Settings, queue_name: str | None = None) -> Celery:
+    """The broker's app with the job task registered, and pool processes that beat
+    (naming ``queue_name``, the queue they consume, when it is not the default one)."""
     app = make_celery(settings)
 
     @app.task(name=TASK_NAME)
@@ -51,12 +52,14 @@ def make_worker_app(settings: Settings) -> Celery:
         current = Settings()  # the worker's own environment (database URL, data dir)
         execute_job(_database(current.db_url), current, job_id)
 
-    queue = app.conf.task_default_queue
+    queue = queue_name or app.conf.task_default_queue
     worker_process_init.connect(lambda **_: _start_heartbeat(queue), weak=False, dispatch_uid="hwsearch-heartbeat-start")
     worker_process_shutdown.connect(lambda **_: _stop_heartbeat(), weak=False, dispatch_uid="hwsearch-heartbeat-stop")
     return app
 
 
-def run_celery_worker(settings: Settings, concurrency: int = 1) -> None:
-    app = make_worker_app(settings)
-    app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle"])
+def run_celery_worker(settings: Settings, concurrency: int = 1, queue_name: str | None = None) -> None:
+    """A Celery worker on the default queue, or only on ``queue_name`` (measurements for this machine)."""
+    app = make_worker_app(settings, queue_name)
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle"]
+    app.worker_main(argv + (["-Q", queue_name] if queue_name else []))

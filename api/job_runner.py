@@ -18,6 +18,7 @@ import time
 from api import queue, store
 from api.checkpoints import JobCheckpointStore
 from api.db import Database
+from api.measure_runner import is_measurement, run_measurement
 from api.models import Job
 from api.settings import Settings
 from api.uploads import server_spec
@@ -51,12 +52,13 @@ class _Heartbeat(threading.Thread):
                 log.exception("lease renewal failed for job %s", self.held.job_id)
 
 
-def execute_job(db: Database, settings: Settings, job_id: int | None = None) -> int | None:
-    """Claim and run one job (``job_id`` or the next queued); returns its id, or None."""
+def execute_job(db: Database, settings: Settings, job_id: int | None = None, queue_name: str | None = None) -> int | None:
+    """Claim and run one job (``job_id``, or the next queued on ``queue_name``: None = jobs
+    naming no queue); returns its id, or None. A measurement job runs ``api.measure_runner``."""
     worker = worker_name()
     lease = settings.lease_seconds
     with db.sessions() as session:
-        held = queue.claim(session, worker, lease, job_id, settings.max_attempts)
+        held = queue.claim(session, worker, lease, job_id, settings.max_attempts, queue_name)
         if held is None:
             return None
         job = session.get(Job, held.job_id)
@@ -78,6 +80,10 @@ def execute_job(db: Database, settings: Settings, job_id: int | None = None) -> 
         return bool(last_poll[1])
 
     try:
+        if is_measurement(spec):
+            run_measurement(db, held, lease, spec, should_stop)
+            log.info("job %s: measurement done", job_id)
+            return job_id
         with db.sessions() as session:
             run_spec = server_spec(session, settings, spec, owner_id)
         result = run_search(

@@ -49,6 +49,7 @@ class ApiKey(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_queue_state", "queue", "state"),)  # a named queue's workers poll it
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
@@ -64,6 +65,8 @@ class Job(Base):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # fencing token: every claim bumps it; a worker's writes are conditional on its own
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # a named queue (a measurement on one machine): only workers on it take the job; None = any worker
+    queue: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Celery mode: when this job's message was sent; None = the server sends one
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -49,6 +49,11 @@ def _claimable(now: datetime, max_attempts: int):
     return or_(Job.state == "queued", _expired(now)) & (Job.attempts < max_attempts)
 
 
+def _on_queue(name: str | None):
+    """Jobs a worker on queue ``name`` takes: that queue's, or (None) those naming no queue."""
+    return Job.queue.is_(None) if name is None else Job.queue == name
+
+
 def fail_exhausted(session: Session, max_attempts: int) -> list[int]:
     """Fail expired jobs that already used every attempt: each one's worker died mid-run."""
     now = utcnow()
@@ -74,13 +79,19 @@ def fail_exhausted(session: Session, max_attempts: int) -> list[int]:
 
 
 def claim(
-    session: Session, worker: str, lease_seconds: float, job_id: int | None = None, max_attempts: int = 3
+    session: Session,
+    worker: str,
+    lease_seconds: float,
+    job_id: int | None = None,
+    max_attempts: int = 3,
+    queue: str | None = None,
 ) -> Claim | None:
-    """Claim ``job_id`` (or the oldest claimable job); None if another worker has it."""
+    """Claim ``job_id`` (or the oldest claimable job on ``queue``: None = jobs naming no
+    queue); None if another worker has it."""
     fail_exhausted(session, max_attempts)
     now = utcnow()
     if job_id is None:
-        job_id = session.scalar(select(Job.id).where(_claimable(now, max_attempts)).order_by(Job.id).limit(1))
+        job_id = session.scalar(select(Job.id).where(_claimable(now, max_attempts), _on_queue(queue)).order_by(Job.id).limit(1))
         if job_id is None:
             return None
     result = session.execute(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from hwsearch.search import ModelReport
+from hwsearch.search import ModelReport, no_nul
 
 T = TypeVar("T")
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -65,11 +65,16 @@ class JobOut(BaseModel):
     started_at: datetime | None = Field(None, description="When a worker first started it (UTC); null while queued.")
     finished_at: datetime | None = Field(None, description="When it succeeded, failed or was cancelled (UTC).")
     best_policy_id: int | None = Field(None, description="Id of the stored best policy once the job has one.")
+    queue: str | None = Field(None, description="The named queue only its workers take the job from (a measurement); null = any worker.")
 
 
 class JobDetail(JobOut):
     history: list[dict[str, Any]] | None = Field(None, description="Per-episode records: reward, accuracy, latency_ms, energy_mj, size_mb, policy.")
-    summary: dict[str, Any] | None = Field(None, description="Float and uniform 8-bit baselines, evaluations, wall time, budget; `uniform`: the uniform 8/6/4-bit reference policies.")
+    summary: dict[str, Any] | None = Field(
+        None,
+        description="Float and uniform 8-bit baselines, evaluations, wall time, budget; `uniform`: the uniform 8/6/4-bit "
+        "reference policies. A measurement's: `table` (`upload:ID` of the stored table), `shapes`, `measured_on` (host).",
+    )
 
 
 class PolicySummary(BaseModel):
@@ -102,6 +107,34 @@ class PolicyDetail(PolicySummary):
     totals: dict[str, Any] = Field(..., description="latency_ms, energy_mj, size_mb of the whole model.")
     baseline_int8: dict[str, Any] | None = Field(None, description="Uniform 8-bit figures for comparison.")
     document: dict[str, Any] = Field(..., description="The full hwsearch.policy/v1 document.")
+
+
+QUEUE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class MeasureRequest(BaseModel):
+    """A measurement: time a model's layers on the machine whose worker serves ``queue``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"model": "digits-cnn", "queue": "jetson-1", "name": "jetson-1-onnxruntime", "warmup": 5, "repeats": 20}]},
+    )
+
+    model: Annotated[str, AfterValidator(no_nul)] = Field(
+        ..., min_length=1, max_length=200, description="A built-in model's name or `upload:ID` of your ONNX model."
+    )
+    queue: str = Field(
+        ...,
+        pattern=QUEUE_PATTERN,
+        description="The named queue of the machine to measure on: only a worker started with "
+        "`hwsearch worker --measure-queue NAME` takes it (letters, digits, '_', '.', '-'; at most 64).",
+    )
+    name: Annotated[str, AfterValidator(no_nul)] = Field(
+        "measured", min_length=1, max_length=100, description="The table's target name and label."
+    )
+    warmup: int = Field(5, ge=0, le=1000, description="Untimed runs of each kernel first.")
+    repeats: int = Field(20, ge=1, le=10_000, description="Timed runs of each kernel; the table keeps their median and spread.")
 
 
 class HardwareOut(BaseModel):

@@ -34,15 +34,20 @@ def _stop(signum: int, _frame: object) -> None:
 
 
 def run_local_worker(
-    settings: Settings, poll_seconds: float = 0.5, max_jobs: int | None = None, parent_pid: int | None = None
+    settings: Settings,
+    poll_seconds: float = 0.5,
+    max_jobs: int | None = None,
+    parent_pid: int | None = None,
+    queue_name: str | None = None,
 ) -> None:
-    """Poll for claimable jobs and run them; SIGTERM hands a running job back to the queue."""
+    """Poll for claimable jobs and run them (only those on ``queue_name`` if given, else only
+    those naming no queue); SIGTERM hands a running job back to the queue."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop)
     if parent_pid is not None:
         stop_with_parent(parent_pid)
     db = Database(settings.db_url)
-    heartbeat = Heartbeat(db, "local", interval_s=settings.worker_stale_seconds / 3)
+    heartbeat = Heartbeat(db, "local", queue_name, interval_s=settings.worker_stale_seconds / 3)
     heartbeat.start()  # before the seconds-long import below: a starting worker is alive
     try:
         from api.job_runner import execute_job  # torch and the search
@@ -50,7 +55,7 @@ def run_local_worker(
         done = 0
         log.info("local worker %s polling %s", heartbeat.worker, settings.db_url.split("@")[-1])
         while max_jobs is None or done < max_jobs:
-            job_id = execute_job(db, settings)
+            job_id = execute_job(db, settings, queue_name=queue_name)
             if job_id is None:
                 time.sleep(poll_seconds)
             else:

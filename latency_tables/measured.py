@@ -179,7 +179,13 @@ def measure_specs(
 
 
 def measured_table_text(
-    results: dict[str, Sequence[float]], target: str, model: str, batch: int, warmup: int, repeats: int
+    results: dict[str, Sequence[float]],
+    target: str,
+    model: str,
+    batch: int,
+    warmup: int,
+    repeats: int,
+    more: dict[str, str] | None = None,
 ) -> str:
     """The table file for ``results`` (``LayerTiming``s, or (int8 ms, fp32 ms) pairs without a
     spread): int8 kernel at (8, 8), fp32 kernel if either side is float."""
@@ -198,6 +204,7 @@ def measured_table_text(
         "kernels": "8=QLinearConv/QLinearMatMul u8s8; 32=Conv/MatMul fp32; no kernel below 8 bits",
         "formats": "int8,fp32" + ("" if fp16_native() else " (fp16: the CPU provider runs it through Casts to fp32, not offered)"),
         "latency_spread": f"interquartile range of the {repeats} repeats (ms)",
+        **(more or {}),
     }
     return format_table(target, batch, MEASURED_BITS, rows, GENERATOR, extra, energy_unit="n/a", spreads=spreads)
 

@@ -60,6 +60,9 @@ def owned(alice) -> dict[str, int]:
     return {"job": job["id"], "model": model.json()["id"], "dataset": data.json()["id"]}
 
 
+MEASURE = {"model": "digits-cnn", "queue": "box"}
+
+
 def table(owned: dict[str, int]) -> dict[tuple[str, str, int], Callable[[httpx.Client, httpx.Client], httpx.Response]]:
     """(method, path as the document names it, status) -> how to get that answer, given a
     client with a key and one without."""
@@ -72,6 +75,10 @@ def table(owned: dict[str, int]) -> dict[tuple[str, str, int], Callable[[httpx.C
         ("post", "/jobs", 413): lambda c, _: c.post("/jobs", json={**SPEC, "model": "x" * BIG}),
         ("post", "/jobs", 422): lambda c, _: c.post("/jobs", json={**SPEC, "budget": 0.5}),
         ("get", "/jobs", 401): lambda _, anon: anon.get("/jobs"),
+        ("post", "/hardware/measure", 400): lambda c, _: c.post("/hardware/measure", content=b"[" * 100_000, headers={"content-type": "application/json"}),
+        ("post", "/hardware/measure", 401): lambda _, anon: anon.post("/hardware/measure", json=MEASURE),
+        ("post", "/hardware/measure", 413): lambda c, _: c.post("/hardware/measure", json={**MEASURE, "model": "x" * BIG}),
+        ("post", "/hardware/measure", 422): lambda c, _: c.post("/hardware/measure", json={**MEASURE, "queue": "a b"}),
         ("get", "/jobs", 422): lambda c, _: c.get("/jobs", params={"limit": 0}),
         ("post", "/jobs/{job_id}/cancel", 409): lambda c, _: c.post(f"/jobs/{job}/cancel"),
         ("get", "/policies", 401): lambda _, anon: anon.get("/policies"),

@@ -105,3 +105,33 @@ def test_celery_worker_runs_and_survives_sigkill(tmp_path, pg_url, redis_broker)
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
         server.stop()
+
+
+def test_a_measurement_goes_to_the_celery_queue_of_its_name(tmp_path, pg_url, redis_broker):
+    """On Celery the server sends a measurement to the broker queue named in it: a worker on
+    the default queue never gets it, a worker started with --measure-queue runs it."""
+    import redis
+
+    broker = redis.Redis.from_url(redis_broker)
+    server = Server(tmp_path, pg_url, workers=0, broker=redis_broker).start()
+    workers = [start_worker(server.env, "--broker", redis_broker)]  # the default queue's
+    try:
+        with server.client(create_key(server.env)) as client:
+            job = client.post("/hardware/measure", json={"model": "digits-cnn", "queue": "box2", "warmup": 1, "repeats": 3}).json()
+            deadline = time.monotonic() + 20
+            while broker.llen("box2") != 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert broker.llen("box2") == 1 and broker.llen("celery") == 0  # sent once, to its own queue
+            time.sleep(2)
+            assert client.get(f"/jobs/{job['id']}").json()["state"] == "queued"  # the default worker leaves it
+            other = tmp_path / "box2"
+            other.mkdir()
+            workers.append(start_worker({**server.env, "HWSEARCH_DATA_DIR": str(other)}, "--broker", redis_broker, "--measure-queue", "box2"))
+            done = wait_for(client, job["id"], ("succeeded", "failed"), timeout=120)
+            assert done["state"] == "succeeded", done.get("error")
+            assert done["summary"]["table"] in {t["name"] for t in client.get("/hardware").json()}
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        server.stop()

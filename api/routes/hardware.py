@@ -13,9 +13,10 @@ from api import table_cache
 from api.deps import KeyDep, SessionDep, SettingsDep, Text
 from api.errors import param_error
 from api.openapi import answers
-from api.models import HardwareTable
-from api.schemas import HardwareOut
-from api.uploads import owned_table
+from api.routes.jobs import job_out
+from api.models import HardwareTable, Job
+from api.schemas import HardwareOut, JobOut, MeasureRequest
+from api.uploads import UPLOAD_PREFIX, owned_model, owned_table, upload_path
 
 router = APIRouter(prefix="/hardware", tags=["hardware"])
 TargetName = Annotated[str, Path(max_length=200, description="A built-in target's name or `upload:ID` of your table.")]
@@ -130,3 +131,32 @@ def upload_hardware(
     session.commit()
     table_cache.tables.put(row, table)
     return _upload(row)
+
+
+@router.post(
+    "/measure",
+    response_model=JobOut,
+    status_code=201,
+    summary="Measure a model's layers on one of your machines",
+    responses=answers((422, "An unknown model, another key's upload, a model that cannot be traced, or a field out of range.")),
+)
+def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, settings: SettingsDep) -> JobOut:
+    """Queue a measurement that only a worker on ``queue`` takes (``hwsearch worker --measure-queue
+    NAME`` on that machine). It times onnxruntime's int8 and fp32 kernels for the model's layer
+    shapes there and stores the table as your upload: the job's `summary.table` names it
+    (`upload:ID`), ready to be a search's target."""
+    from hwsearch.search import MODELS, SpecError, layer_shapes
+
+    upload = owned_model(session, body.model, key.id)
+    if upload is None and body.model not in MODELS:
+        what = "no upload of yours" if body.model.startswith(UPLOAD_PREFIX) else "not a built-in model"
+        raise param_error(("body", "model"), f"{body.model!r} is {what}; built-in models: {', '.join(MODELS)}")
+    try:  # traced here, where the model's file is: the measuring machine needs only the shapes
+        layers = layer_shapes(str(upload_path(settings, upload)) if upload else body.model)
+    except SpecError as exc:
+        raise param_error(("body", "model"), str(exc)) from None
+    spec = {"kind": "measure", "model": body.model, "name": body.name, "warmup": body.warmup, "repeats": body.repeats, "layers": layers}
+    job = Job(owner_id=key.id, spec=spec, queue=body.queue)
+    session.add(job)
+    session.commit()
+    return job_out(session, job)

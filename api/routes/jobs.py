@@ -28,7 +28,7 @@ NOT_FOUND = answers((404, "No such job, or another key's."))
 
 def job_out(session, job: Job, detail: bool = False) -> JobOut | JobDetail:
     best = session.scalar(select(StoredPolicy.id).where(StoredPolicy.job_id == job.id, StoredPolicy.kind == "best"))
-    data = {c: getattr(job, c) for c in ("id", "state", "spec", "progress", "error", "cancel_requested", "attempts", "created_at", "started_at", "finished_at")}
+    data = {c: getattr(job, c) for c in ("id", "state", "spec", "progress", "error", "cancel_requested", "attempts", "created_at", "started_at", "finished_at", "queue")}
     if detail:
         return JobDetail(**data, best_policy_id=best, history=job.history, summary=job.summary)
     return JobOut(**data, best_policy_id=best)

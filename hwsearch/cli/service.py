@@ -56,6 +56,13 @@ def worker_command(
     parent_pid: Annotated[
         int | None, typer.Option("--parent-pid", help="Local worker: stop when this process is gone (`hwsearch serve` sets it).")
     ] = None,
+    measure_queue: Annotated[
+        str | None,
+        typer.Option(
+            "--measure-queue",
+            help="Take only jobs on this named queue: measurements (POST /hardware/measure) to time on this machine.",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: Celery (with --broker or HWSEARCH_BROKER_URL) or a local database-polling one."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -65,12 +72,12 @@ def worker_command(
     if settings.broker_url and not local:
         from api.celery_app import run_celery_worker
 
-        run_celery_worker(settings, concurrency)
+        run_celery_worker(settings, concurrency, measure_queue)
     else:
         from api.worker import run_local_worker
 
         try:
-            run_local_worker(settings, parent_pid=parent_pid)
+            run_local_worker(settings, parent_pid=parent_pid, queue_name=measure_queue)
         except (KeyboardInterrupt, SystemExit):
             pass
 

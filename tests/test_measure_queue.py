@@ -1,0 +1,97 @@
+"""Measure on the device: a measurement job runs only on a worker of its named queue.
+
+Real processes: ``hwsearch serve`` with its own local worker, and a second
+``hwsearch worker --measure-queue box2`` process with its own data dir (another machine's
+stand-in: it shares only the database).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.service import Server, create_key, running_server, start_worker, wait_for
+
+MEASURE = {"model": "digits-cnn", "queue": "box2", "name": "box2-cpu", "warmup": 1, "repeats": 3}
+SEARCH = {"model": "digits-cnn", "objective": "latency", "budget": {"relative": 1.0}, "agent": "uniform", "episodes": 2, "seed": 0}
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Server:
+    with running_server(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def alice(server):
+    with server.client(create_key(server.env, "alice")) as client:
+        yield client
+
+
+def test_a_measurement_waits_for_its_queue_then_stores_a_table_a_search_can_use(server, alice, tmp_path: Path):
+    job = alice.post("/hardware/measure", json=MEASURE)
+    assert job.status_code == 201, job.text
+    job = job.json()
+    assert job["queue"] == "box2" and job["state"] == "queued" and job["spec"]["kind"] == "measure"
+    time.sleep(3)  # the server's own worker polls twice a second and is alive: it must leave it alone
+    assert alice.get(f"/jobs/{job['id']}").json()["state"] == "queued"
+    other = tmp_path / "box2"
+    other.mkdir()
+    worker = start_worker({**server.env, "HWSEARCH_DATA_DIR": str(other)}, "--local", "--measure-queue", "box2")
+    try:
+        done = wait_for(alice, job["id"], ("succeeded", "failed", "cancelled"), timeout=120)
+    finally:
+        _stop(worker)
+    assert done["state"] == "succeeded", done.get("error")
+    table = done["summary"]["table"]
+    assert table.startswith("upload:") and done["summary"]["shapes"] >= 1 and done["summary"]["measured_on"]
+    listed = {t["name"]: t for t in alice.get("/hardware").json()}
+    assert table in listed and listed[table]["builtin"] is False
+    search = alice.post("/jobs", json={**SEARCH, "target": table})
+    assert search.status_code == 201, search.text  # the measured table is a search's target
+    alice.post(f"/jobs/{search.json()['id']}/cancel")
+
+
+def test_a_measurement_nobody_serves_stays_queued_and_can_be_cancelled(alice):
+    job = alice.post("/hardware/measure", json={**MEASURE, "queue": "nobody-here"}).json()
+    time.sleep(1.5)
+    assert alice.get(f"/jobs/{job['id']}").json()["state"] == "queued"
+    alice.post(f"/jobs/{job['id']}/cancel")
+    assert wait_for(alice, job["id"], ("cancelled",), timeout=20)["state"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"model": "no-such-net"}, "model"),
+        ({"model": "upload:999"}, "model"),
+        ({"queue": "has space"}, "queue"),
+        ({"queue": ""}, "queue"),
+        ({"repeats": True}, "repeats"),
+        ({"repeats": 0}, "repeats"),
+        ({"warmup": 10**6}, "warmup"),
+        ({"name": "a\x00b"}, "name"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_a_bad_measurement_is_refused_naming_the_field_and_stores_nothing(alice, change, field):
+    before = alice.get("/jobs", params={"limit": 200}).json()["total"]
+    response = alice.post("/hardware/measure", json={**MEASURE, **change})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["message"]
+    assert alice.get("/jobs", params={"limit": 200}).json()["total"] == before
