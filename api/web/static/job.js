@@ -25,6 +25,13 @@
 
   function renderSpec(job) {
     const s = job.spec;
+    if (s.kind === "measure") {  // a measurement on a named queue, not a search
+      kv(document.getElementById("job-spec"), [
+        ["Measurement of", s.model], ["On the queue", job.queue], ["Table name", s.name], ["Warm-up · repeats", `${s.warmup} · ${s.repeats}`],
+        ["Layers", s.layers.length], ["Submitted", HW.when(job.created_at)], ["Finished", HW.when(job.finished_at)],
+      ]);
+      return;
+    }
     const pairs = [
       ["Model", s.model], ["Data", s.data || "the model's own"], ["Target", s.target], ["Objective", typeof s.objective === "string" ? s.objective : JSON.stringify(s.objective)],
       ["Budget", HW.budgetText(s.budget)], ["Agent", s.agent], ["Episodes", s.episodes], ["Seed", s.seed],
@@ -45,6 +52,12 @@
   function renderSummary(job) {
     const sm = job.summary;
     if (!sm) return;
+    if (job.spec.kind === "measure") {
+      const pairs = [["Shapes timed", `${sm.shapes_done ?? sm.shapes} of ${sm.shapes}`]];
+      if (sm.table) pairs.push(["Table", sm.table], ["Measured on", sm.measured_on]);
+      kv(document.getElementById("job-summary"), pairs);
+      return;
+    }
     const b8 = sm.baseline_int8 || {};
     const pairs = [
       ["Float accuracy", HW.pct(sm.float_accuracy)],
