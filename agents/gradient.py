@@ -48,6 +48,7 @@ from torch import nn
 
 from agents.base import Agent
 from agents.baselines import propose_additive
+from hwsearch.core.device import model_device
 from hwsearch.core.policy import FLOAT_BITS
 from hwsearch.core.problem import SearchProblem
 from hwsearch.core.run import SearchRun
@@ -115,12 +116,13 @@ def fisher_sensitivity(
     # built as the scorer builds its own (same images, same sample seed): the same quantizers
     qmodel = QuantizedModel(problem.model, calib.x)
     x_all, y_all = draw_images(calib, images, seed)
+    device = model_device(qmodel)
     names, bits = problem.names, problem.bits
     layers = [qmodel.layers[n].layer for n in names]
     fisher = [torch.zeros_like(layer.weight, dtype=torch.float64) for layer in layers]  # sum of squared image gradients
     act = np.zeros((len(names), len(bits)))  # sum over images of sum_j g_sj^2 e_sj^2
     for begin in range(0, len(y_all), batch_size):
-        xb, yb = x_all[begin : begin + batch_size], y_all[begin : begin + batch_size]
+        xb, yb = x_all[begin : begin + batch_size].to(device), y_all[begin : begin + batch_size].to(device)
         inputs: dict[str, list[torch.Tensor]] = {n: [] for n in names}
         outputs: dict[str, list[torch.Tensor]] = {n: [] for n in names}
 

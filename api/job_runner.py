@@ -86,6 +86,8 @@ def execute_job(db: Database, settings: Settings, job_id: int | None = None, que
             return job_id
         with db.sessions() as session:
             run_spec = server_spec(session, settings, spec, owner_id)
+        if run_spec.get("device", "auto") == "auto":  # this worker's own choice (HWSEARCH_DEVICE)
+            run_spec["device"] = settings.device
         result = run_search(
             run_spec,
             progress=lambda p: store.save_progress(db, held, lease, p),

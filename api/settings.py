@@ -12,6 +12,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# SearchSpec's (hwsearch.core.spec.DEVICE_PATTERN), written out: settings load without torch;
+# tests/test_device.py checks the two agree
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]{1,2})?)$"
+
 
 def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "hwsearch"
@@ -34,6 +38,12 @@ class Settings(BaseSettings):
             "Threads per API process that run the routes; the database pool keeps a connection for each. "
             "Few threads keep latency even (more fight over the GIL); each export or upload holds one while it runs."
         ),
+    )
+    device: str = Field(
+        "auto",
+        pattern=DEVICE_PATTERN,
+        description="Where this worker runs jobs whose spec says device 'auto': auto (a GPU if there is one), cpu, cuda or "
+        "cuda:N (one worker per GPU on a machine with several).",
     )
     lease_seconds: float = Field(30.0, gt=0, description="A running job whose worker is silent this long is re-queued.")
     dispatch_interval_seconds: float = Field(1.0, gt=0, le=60, description="Celery mode: how often the server sends queued jobs and re-queues expired ones.")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from hwsearch.core.device import model_device
 from hwsearch.data import Split
 from hwsearch.quant import QuantizedModel
 
@@ -23,11 +24,12 @@ def accuracy(model: nn.Module, split: Split, batch_size: int = EVAL_BATCH) -> fl
         raise ValueError("cannot measure accuracy on an empty split")
     was_training = model.training
     model.eval()
+    device = model_device(model)  # the split stays in host memory: one batch at a time goes over
     correct = 0
     with torch.inference_mode():
         for start in range(0, len(split), batch_size):
-            logits = model(split.x[start : start + batch_size])
-            correct += int((logits.argmax(dim=1) == split.y[start : start + batch_size]).sum())
+            logits = model(split.x[start : start + batch_size].to(device))
+            correct += int((logits.argmax(dim=1).cpu() == split.y[start : start + batch_size]).sum())
     model.train(was_training)
     return correct / len(split)
 
@@ -58,6 +60,7 @@ def finetune(
     refreshes its cached quantized weights afterwards.
     """
     generator = torch.Generator().manual_seed(seed)
+    device = model_device(qmodel)
     params = [p for p in qmodel.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
     loss_fn = nn.CrossEntropyLoss()
@@ -69,7 +72,7 @@ def finetune(
                 check()
             idx = torch.randint(len(split), (batch_size,), generator=generator)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(qmodel(split.x[idx]), split.y[idx])
+            loss = loss_fn(qmodel(split.x[idx].to(device)), split.y[idx].to(device))
             if extra_loss is not None:
                 loss = loss + extra_loss(qmodel)
             loss.backward()

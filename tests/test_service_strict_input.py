@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 
 from tests.service import Server, create_key, fresh_postgres_db, running_server, wait_for
 
@@ -329,3 +330,10 @@ def test_check_job_limits_in_python():
         check_job_limits({"episodes": 1, "finetune_steps": 0, "robust": {"samples": 100, "steps": 6}}, settings)
     (error,) = info.value.errors()
     assert error["loc"] == ("body", "robust", "steps") and "at most 5" in error["msg"], error
+
+
+# ---- device -------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cuda:123"] + ([] if torch.cuda.is_available() else ["cuda", "cuda:0"]))
+def test_a_device_this_server_cannot_use_is_refused_naming_the_field(alice, device):
+    before = counts(alice)
+    assert_refused(alice, alice.post("/jobs", json={**SPEC, "device": device}), "device", before)

@@ -34,6 +34,8 @@ MAX_OBJECTIVE_WEIGHT = 1e6
 #: validation images: more than a data set holds means all of them
 MAX_SAMPLES = 10_000_000
 MAX_FINETUNE_STEPS = 1_000_000
+#: ``auto`` (a GPU when there is one), ``cpu``, ``cuda`` or ``cuda:N``
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]{1,2})?)$"
 
 
 class SpecError(ValueError):
@@ -189,6 +191,11 @@ class SearchSpec(SpecModel):
     )
     robust: RobustSpec | None = Field(
         None, description="Adversarial robustness: report it for stored policies, constrain or reward it, defensive fine-tune."
+    )
+    device: str = Field(
+        "auto",
+        pattern=DEVICE_PATTERN,
+        description="Where evaluation, fine-tune and attacks run: auto (a GPU if there is one), cpu, cuda or cuda:N.",
     )
 
     @field_validator("weight_bits", "activation_bits", mode="before")

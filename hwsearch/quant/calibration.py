@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hwsearch.core.device import model_device
 from hwsearch.core.graph import quantizable_modules
 
 SAMPLES_PER_LAYER = 65536
@@ -35,11 +36,12 @@ def collect_input_stats(
 
     handles = [m.register_forward_pre_hook(hook) for m in quantizable_modules(model).values()]
     was_training = model.training
+    device = model_device(model)
     try:
         model.eval()
         with torch.inference_mode():
             for start in range(0, len(calib_x), batch_size):
-                model(calib_x[start : start + batch_size])
+                model(calib_x[start : start + batch_size].to(device))
     finally:
         for handle in handles:
             handle.remove()

@@ -150,7 +150,7 @@ class QuantizedModel(nn.Module):
                 if key.startswith(head):
                     key = (f"{path}." if path else "") + key[len(head):]
                     break
-            out[key] = value.detach().clone().contiguous()
+            out[key] = value.detach().cpu().clone().contiguous()  # host memory: it is saved as a file
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

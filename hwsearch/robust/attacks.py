@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwsearch.core.device import model_device
 from hwsearch.core.robust_spec import RobustSpec
 from hwsearch.data import Split
 
@@ -145,7 +146,8 @@ def pgd(
     alpha = step_size if step_size is not None else 2.5 * eps / steps
     x = x.detach()
     if random_start and eps > 0:
-        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype) * (2 * eps) - eps
+        # drawn on the host (the generator's device, so a seed means the same noise anywhere)
+        noise = (torch.rand(x.shape, generator=generator, dtype=x.dtype) * (2 * eps) - eps).to(x.device)
         x_adv = _project(x + noise, x, eps)
     else:
         x_adv = x.clone()
@@ -185,11 +187,12 @@ def adversarial_split(
 
     ``check()`` runs before every batch; it may raise to abandon the attack (a cancel)."""
     generator = torch.Generator().manual_seed(attack.seed)
+    device = model_device(model)  # attacked on the model's device, kept in host memory like the split
     parts = []
     for i in range(0, len(split), batch_size):
         if check is not None:
             check()
-        parts.append(perturb(model, split.x[i : i + batch_size], split.y[i : i + batch_size], attack, generator))
+        parts.append(perturb(model, split.x[i : i + batch_size].to(device), split.y[i : i + batch_size].to(device), attack, generator).cpu())
     return Split(torch.cat(parts) if parts else split.x[:0], split.y)
 
 

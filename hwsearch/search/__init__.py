@@ -13,6 +13,7 @@ from hwsearch.core.run import SearchCallback, SearchRun
 from hwsearch.core.strict import NUL_MESSAGE, no_nul
 from hwsearch.core.spec import (
     DEFAULT_EVAL_SAMPLES,
+    DEVICE_PATTERN,
     OBJECTIVES,
     Budget,
     SearchSpec,
@@ -36,6 +37,7 @@ __all__ = [
     "MODELS",
     "NUL_MESSAGE",
     "DEFAULT_EVAL_SAMPLES",
+    "DEVICE_PATTERN",
     "OBJECTIVES",
     "PICKLE_HINT",
     "Budget",

@@ -18,6 +18,7 @@ from hwsearch.core.cost_model import CostModel, TableError, UnknownTargetError
 from hwsearch.core.costing import Costing
 from hwsearch.core.graph import LayerSpec, trace
 from hwsearch.core.problem import SearchProblem
+from hwsearch.core.device import resolve_device
 from hwsearch.core.spec import SearchSpec, SpecError, spec_from_dict
 from hwsearch.data import DataError, load_dataset
 from hwsearch.search.scoring import AccuracyScorer
@@ -111,6 +112,7 @@ def validate_spec(spec: SearchSpec | dict[str, Any], target: CostModel | None = 
     """
     if isinstance(spec, dict):
         spec = spec_from_dict(spec)
+    resolve_device(spec.device)  # a GPU this machine lacks: refused now, not in the worker
     return build_costing(spec, target)
 
 
@@ -120,6 +122,6 @@ def build_problem(spec: SearchSpec | dict[str, Any], costing: Costing | None = N
     if isinstance(spec, dict):
         spec = spec_from_dict(spec)
     costing = costing or build_costing(spec)
-    model = build_model(spec.model, weights=spec.weights)
+    model = build_model(spec.model, weights=spec.weights).to(resolve_device(spec.device))
     dataset = load_dataset(spec.data) if spec.data else model_dataset(spec.model)
     return SearchProblem(costing, AccuracyScorer(spec, model, dataset, costing.bits), model=model, dataset=dataset)

@@ -85,6 +85,7 @@ class SearchResult(BaseModel):
     # the widths the search could choose from, per kind (32 = float), after the target's formats
     weight_bits: list[int] = Field(default_factory=list)
     activation_bits: list[int] = Field(default_factory=list)
+    device: str = "cpu"  # where the search measured its policies (spec.device resolved on that machine)
     finetuned_weights: bytes | None = Field(None, exclude=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,6 +164,7 @@ class SearchResult(BaseModel):
                 "confirm_samples": (self.confirmation or {}).get("samples"),
                 "weight_bits": self.weight_bits,  # the widths it chose from (32 = float)
                 "activation_bits": self.activation_bits,
+                "device": self.device,
             },
             "spec": spec.model_dump(mode="json"),
             "unquantized": [u.model_dump() for u in self.unquantized],

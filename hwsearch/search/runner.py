@@ -29,6 +29,7 @@ from hwsearch.core.records import EvaluatedPolicy, FinetuneResult, LayerTotals, 
 from hwsearch.core.run import Cancelled, SearchCallback, SearchRun, cancel_check
 from hwsearch.core.spec import SearchSpec, SpecError, spec_from_dict
 from hwsearch.evaluate import accuracy, finetune
+from hwsearch.core.device import model_device
 from hwsearch.finetuned_weights import load_into, weights_bytes
 from hwsearch.quant import QuantizedModel
 from hwsearch.robust.lipschitz import lipschitz_loss
@@ -202,6 +203,7 @@ def run_search(
         unquantized=[vars(w) for w in float_weights(problem.model)],
         weight_bits=costing.weight_bits,
         activation_bits=costing.activation_bits,
+        device=str(model_device(problem.model)) if problem.model is not None else "cpu",
     )
 
 
