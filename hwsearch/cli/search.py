@@ -33,6 +33,33 @@ def _absolute_data(name: str | None) -> str | None:
     return f"{kind}:{_absolute(path)}" if sep and kind in ("npz", "folder") else name
 
 
+def _option_value(text: str) -> float | int | bool | None:
+    lowered = text.strip().lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(lowered)
+    except ValueError:
+        pass
+    try:
+        return float(lowered)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a number, true/false or none", param_hint="--agent-options") from None
+
+
+def _agent_options(text: str | None) -> dict[str, float | int | bool | None]:
+    """``'noise_decisions=2,climb_after_stall=none'`` -> the spec's ``agent_options``."""
+    options = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--agent-options")
+        options[key.strip()] = _option_value(value)
+    return options
+
+
 #: spec fields whose command-line form differs (the rest map one to one)
 SPEC_ADAPTERS = {
     "model": Adapter(str, to_spec=_absolute_model),
@@ -43,6 +70,9 @@ SPEC_ADAPTERS = {
     "confirm_samples": ZERO_IS_ALL,
     "weights": Adapter(str, to_spec=_absolute),
     "data": Adapter(str, to_spec=_absolute_data),
+    "agent_options": Adapter(
+        str, to_spec=_agent_options, help_suffix=" On the command line: NAME=VALUE,... (e.g. noise_decisions=2,climb_after_stall=none)."
+    ),
 }
 
 

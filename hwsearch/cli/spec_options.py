@@ -64,10 +64,12 @@ def spec_parameter(name: str, field: FieldInfo, adapter: Adapter | None = None) 
     if adapter is not None and adapter.min is not None:
         bounds["min"] = adapter.min
     help_text = (field.description or "") + (adapter.help_suffix if adapter else "")
-    if not field.is_required() and field.default is None:
+    # a default made by a factory (an empty dict) is no option given: None, which the adapter turns into it
+    made = field.default_factory is not None
+    if not field.is_required() and (field.default is None or made):
         cli_type = cli_type | None  # type: ignore[operator]
     option = typer.Option(option_name(name), help=help_text, **bounds)
-    default = inspect.Parameter.empty if field.is_required() else field.default
+    default = inspect.Parameter.empty if field.is_required() else (None if made else field.default)
     if adapter is not None and default is None and adapter.min == 0:
         default = 0
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[cli_type, option], default=default)

@@ -150,6 +150,12 @@ class SearchSpec(SpecModel):
     )
     budget: Budget = Field(..., description="Cost budget: {'relative': r} (fraction of uniform 8-bit) or {'absolute': x}.")
     agent: str = Field("ddpg", description="Search agent: ddpg (HAQ, default), td3, sac, ppo, uniform, random, greedy, ilp, fisher, evolution.")
+    agent_options: dict[str, float | int | bool | None] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="The agent's own options, by name (e.g. ddpg: {'noise_decisions': 2, 'climb_after_stall': null} "
+        "for HAQ's plain DDPG with a different noise); an option the agent does not have, or a value it refuses, is refused.",
+    )
     episodes: int = Field(50, ge=1, le=100_000, description="Episodes (candidate policies) the agent may propose.")
     seed: int = Field(
         0, ge=0, le=MAX_SEED, description="Random seed (0..2**32-1): the same spec and seed give the same result."

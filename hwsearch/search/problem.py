@@ -113,7 +113,19 @@ def validate_spec(spec: SearchSpec | dict[str, Any], target: CostModel | None = 
     if isinstance(spec, dict):
         spec = spec_from_dict(spec)
     resolve_device(spec.device)  # a GPU this machine lacks: refused now, not in the worker
+    check_agent_options(spec)
     return build_costing(spec, target)
+
+
+def check_agent_options(spec: SearchSpec) -> None:
+    """Build the spec's agent with its options once (cheap: no network is made before the
+    search), so an unknown option or a refused value is a ``SpecError`` naming ``agent_options``."""
+    from agents import get_agent
+
+    try:
+        get_agent(spec.agent, **spec.agent_options)
+    except ValueError as exc:
+        raise SpecError("agent_options", str(exc).removeprefix(f"agent {spec.agent!r}: ")) from None
 
 
 def build_problem(spec: SearchSpec | dict[str, Any], costing: Costing | None = None) -> SearchProblem:

@@ -123,7 +123,7 @@ def run_search(
     int8 = Policy.uniform(problem.names, 8)
     int8_acc = problem.accuracy(int8)
     try:
-        agent = get_agent(spec.agent, **(agent_options or {}))
+        agent = get_agent(spec.agent, **{**spec.agent_options, **(agent_options or {})})
     except ValueError as exc:
         raise SpecError("agent", str(exc)) from None
     seed_everything(spec.seed)
