@@ -30,7 +30,9 @@ class DDPGAgent(SB3Agent):
     ``tau`` (0.01), ``actor_learning_rate`` (1e-4; the critic's is ``learning_rate``, 1e-3),
     ``noise_decisions`` (4: the decisions an episode perturbs, on average; None: all, as
     HAQ), ``climb_after_stall`` (0.5: after half the episodes without a new best,
-    hill-climb from the best; None: never, as HAQ), plus ``SB3Agent``'s;
+    hill-climb from the best; None: never, as HAQ), plus ``SB3Agent``'s (among them
+    ``fresh_proposals``, False: True moves a policy the run already measured to an
+    unmeasured neighbour, so no episode repeats one);
     ``net_arch`` defaults to [128, 128] (HAQ: 300x300, which doubles the agent's share of
     a search's time for no gain we could measure).
     """

@@ -267,10 +267,12 @@ class SB3Agent(Agent):
         buffer_episodes: int | None = None,
         learn_from_fitted: bool = False,
         climb_after_stall: float | None = None,
+        fresh_proposals: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         self.learn_from_fitted = learn_from_fitted
+        self.fresh_proposals = bool(fresh_proposals)  # SearchRun.fresh: no episode on a known policy
         if climb_after_stall is not None and not 0.0 < climb_after_stall <= 1.0:
             raise ValueError(f"climb_after_stall must be in (0, 1] or None, got {climb_after_stall}")
         self.climb_after_stall = climb_after_stall
@@ -316,6 +318,7 @@ class SB3Agent(Agent):
     def search(self, run: SearchRun, episodes: int, seed: int) -> None:
         import torch
 
+        run.fresh_proposals = self.fresh_proposals
         env = MixedPrecisionEnv(run, action=self.action, decisions=self.decisions, fitted_trajectory=self.learn_from_fitted)
         env.reset(seed=seed)
         env.action_space.seed(seed)

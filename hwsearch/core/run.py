@@ -68,6 +68,9 @@ class SearchRun:
         self.cancelled = False
         self.replay_until = 0
         self.prior_elapsed_s = 0.0
+        #: move a proposal this run already measured to an unmeasured neighbour (``fresh``)
+        self.fresh_proposals = False
+        self.moved = 0  # proposals moved so
         self._start = time.perf_counter()
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
@@ -82,6 +85,8 @@ class SearchRun:
 
     def propose(self, w: np.ndarray, a: np.ndarray) -> EvaluatedPolicy:
         """One episode: score the candidate, record it, and let the callbacks see it."""
+        if self.fresh_proposals:
+            w, a = self.fresh(w, a)
         record = self.problem.score(w, a).model_copy(update={"episode": len(self.history) + 1})
         self.history.append(record)
         if self.episodes is not None and record.episode >= self.episodes:
@@ -90,6 +95,35 @@ class SearchRun:
             if callback.on_episode(record) is False:
                 self.stopped = True
         return record
+
+    def fresh(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(w, a)`` fitted to the budget, or, if this run already measured that policy, the
+        unmeasured one-step neighbour (one layer's weight or activation width one step up or
+        down) that fits the budget and spends most of it: an episode is never spent on a
+        policy already known. Deterministic, so a resumed run replays it. Unchanged if every
+        neighbour was measured."""
+        w, a = self.problem.fit(w, a)
+        seen = {record.policy for record in self.history}
+        if self.problem.to_policy(w, a) not in seen:
+            return w, a
+        top_w, top_a = self.problem.top
+        best: tuple[float, np.ndarray, np.ndarray] | None = None
+        for kind, top in ((0, top_w), (1, top_a)):
+            for layer in range(len(w)):
+                for step in (1, -1):
+                    cand = [w.copy(), a.copy()]
+                    cand[kind][layer] += step
+                    if not 0 <= cand[kind][layer] <= top or not self.problem.fits(*cand):
+                        continue
+                    if self.problem.to_policy(*cand) in seen:
+                        continue
+                    cost = self.problem.objective(*cand)
+                    if best is None or cost > best[0]:
+                        best = (cost, cand[0], cand[1])
+        if best is None:
+            return w, a
+        self.moved += 1
+        return best[1], best[2]
 
     def end(self) -> None:
         """The agent is done: callbacks finish (e.g. a robust search with no admissible policy fails)."""
