@@ -33,6 +33,8 @@ def test_every_spec_field_is_an_option_with_the_fields_help_and_default() -> Non
         assert param.help.startswith(field.description), name
         if field.is_required():
             assert param.required, name
+        elif field.default_factory is not None:  # no option given: None, which becomes the factory's value
+            assert param.default is None, name
         elif field.default is not None:
             assert param.default == field.default, name
     assert {"budget", "budget_absolute", "robust", "out", "checkpoint_dir", "tensorboard"} <= set(params)

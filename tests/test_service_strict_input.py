@@ -339,7 +339,9 @@ def test_a_device_this_server_cannot_use_is_refused_naming_the_field(alice, devi
     assert_refused(alice, alice.post("/jobs", json={**SPEC, "device": device}), "device", before)
 
 
-@pytest.mark.parametrize("options", [{"bogus": 1}, {"sigma": "wide"}, {"noise_decisions": -2}])
-def test_agent_options_the_agent_would_refuse_are_refused_at_submit(alice, options):
+@pytest.mark.parametrize(
+    ("options", "field"), [({"bogus": 1}, "agent_options"), ({"sigma": "wide"}, "agent_options"), ({"noise_decisions": -2}, "agent_options")]
+)
+def test_agent_options_the_agent_would_refuse_are_refused_at_submit(alice, options, field):
     before = counts(alice)
-    assert_refused(alice, alice.post("/jobs", json={**SPEC, "agent": "ddpg", "agent_options": options}), "agent_options", before)
+    assert_refused(alice, alice.post("/jobs", json={**SPEC, "agent": "ddpg", "agent_options": options}), field, before)

@@ -204,6 +204,16 @@ class SearchSpec(SpecModel):
         description="Where evaluation, fine-tune and attacks run: auto (a GPU if there is one), cpu, cuda or cuda:N.",
     )
 
+    @field_validator("agent_options", mode="before")
+    @classmethod
+    def _scalar_options(cls, value: Any) -> Any:
+        """One message per bad option (the union's three would each say what the value is not)."""
+        if isinstance(value, dict):
+            for key, option in value.items():
+                if option is not None and not isinstance(option, int | float):  # bool is an int
+                    raise ValueError(f"option {key!r} must be a number, true/false or null, not {option!r}")
+        return value
+
     @field_validator("weight_bits", "activation_bits", mode="before")
     @classmethod
     def _width_set(cls, value: Any, info) -> list[int] | None:

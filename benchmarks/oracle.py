@@ -1,0 +1,103 @@
+"""Each agent against the exact optimum of a small search space.
+
+The space: a 6-layer model (fashion-cnn, or --model digits-cnn) on bismo-edge for
+latency, weights and activations each in {3, 4} bits: 4,096 policies. Every policy under the budget is scored with the
+search's own scorer (the first --eval-samples validation images), which gives the exact
+optimum; then each agent searches the same space for --episodes over --seeds, with
+confirmation off so that what is compared is what the search found on those images. The
+gap is optimum minus the agent's best, in accuracy points.
+
+    python benchmarks/oracle.py [--budgets 0.38,0.42] [--seeds 0,1,2] [--agents ddpg,ddpg-fresh,...]
+
+``ddpg-fresh`` is the default DDPG with ``fresh_proposals`` (no episode on a policy the run
+already measured). Results go to benchmarks/results/oracle.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hwsearch.search import build_problem, run_search  # noqa: E402
+
+BASE = {"model": "fashion-cnn", "target": "bismo-edge", "objective": "latency", "weight_bits": "3,4", "activation_bits": "3,4",
+        "confirm_top": 0}
+#: benchmark label -> (agent, its options)
+VARIANTS = {
+    "ddpg": ("ddpg", {}),
+    "ddpg-fresh": ("ddpg", {"fresh_proposals": True}),
+    "haq-ddpg": ("ddpg", {"noise_decisions": None, "climb_after_stall": None}),
+    "random": ("random", {}),
+    "evolution": ("evolution", {}),
+    "greedy": ("greedy", {}),
+    "ilp": ("ilp", {}),
+    "fisher": ("fisher", {}),
+}
+
+
+def optimum(spec: dict) -> dict:
+    """Every feasible policy scored: the best one, how many there are, how long it took."""
+    problem = build_problem(spec)
+    start = time.perf_counter()
+    n = problem.n_layers
+    best, feasible = None, 0
+    for bits in itertools.product((0, 1), repeat=2 * n):
+        w, a = np.array(bits[:n]), np.array(bits[n:])
+        if not problem.fits(w, a):
+            continue
+        feasible += 1
+        acc = problem.accuracy_of(w, a)
+        if best is None or acc > best[0]:
+            best = (acc, problem.to_policy(w, a))
+    return {"accuracy": best[0], "policy": best[1].to_dict() if hasattr(best[1], "to_dict") else str(best[1]),
+            "feasible": feasible, "space": 2 ** (2 * n), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="fashion-cnn", help="a built-in model (fashion-cnn: about 0.1 s per policy on 200 images here)")
+    parser.add_argument("--budgets", default="0.38,0.42")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--agents", default="ddpg,ddpg-fresh,haq-ddpg,random,evolution,greedy,ilp")
+    parser.add_argument("--episodes", type=int, default=300)
+    parser.add_argument("--eval-samples", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "oracle.json")
+    args = parser.parse_args()
+    cells = []
+    for budget in (float(b) for b in args.budgets.split(",")):
+        spec = {**BASE, "model": args.model, "budget": {"relative": budget}, "eval_samples": args.eval_samples, "episodes": args.episodes, "agent": "random"}
+        best = optimum(spec)
+        print(f"budget {budget}: optimum {100 * best['accuracy']:.2f}% over {best['feasible']} feasible policies ({best['seconds']} s)", flush=True)
+        runs = []
+        for label in args.agents.split(","):
+            agent, options = VARIANTS[label]
+            for seed in (int(s) for s in args.seeds.split(",")):
+                start = time.perf_counter()
+                result = run_search({**spec, "agent": agent, "seed": seed, "agent_options": options})
+                gap = 100 * (best["accuracy"] - result.best.accuracy)
+                runs.append({"agent": label, "seed": seed, "accuracy": result.best.accuracy, "gap_points": round(gap, 3),
+                             "episodes": len(result.history), "evaluations": result.evaluations,
+                             "distinct": len({p.policy for p in result.history}), "seconds": round(time.perf_counter() - start, 1)})
+                print(f"  {label:11} seed {seed}: {100 * result.best.accuracy:.2f}% gap {gap:.2f} "
+                      f"({runs[-1]['distinct']} distinct of {runs[-1]['episodes']} episodes, {runs[-1]['seconds']} s)", flush=True)
+        cells.append({"model": args.model, "budget": budget, "optimum": best, "runs": runs})
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"benchmark": "oracle", "space": BASE, "episodes": args.episodes,
+                                        "eval_samples": args.eval_samples, "cells": cells}, indent=2) + "\n")
+    print("worst gap per agent (points):")
+    for label in args.agents.split(","):
+        gaps = [r["gap_points"] for c in cells for r in c["runs"] if r["agent"] == label]
+        print(f"  {label:11} worst {max(gaps):.2f}  mean {sum(gaps) / len(gaps):.2f}")
+
+
+if __name__ == "__main__":
+    main()
