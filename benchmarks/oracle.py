@@ -69,12 +69,12 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--agents", default="ddpg,ddpg-fresh,haq-ddpg,random,evolution,greedy,ilp")
     parser.add_argument("--episodes", type=int, default=300)
-    parser.add_argument("--eval-samples", type=int, default=2000)
+    parser.add_argument("--eval-samples", type=int, default=2000, help="validation images the scorer uses; 0 = all")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "oracle.json")
     args = parser.parse_args()
     cells = []
     for budget in (float(b) for b in args.budgets.split(",")):
-        spec = {**BASE, "model": args.model, "budget": {"relative": budget}, "eval_samples": args.eval_samples, "episodes": args.episodes, "agent": "random"}
+        spec = {**BASE, "model": args.model, "budget": {"relative": budget}, "eval_samples": args.eval_samples or None, "episodes": args.episodes, "agent": "random"}
         best = optimum(spec)
         print(f"budget {budget}: optimum {100 * best['accuracy']:.2f}% over {best['feasible']} feasible policies ({best['seconds']} s)", flush=True)
         runs = []
