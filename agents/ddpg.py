@@ -30,7 +30,9 @@ class DDPGAgent(SB3Agent):
     ``tau`` (0.01), ``actor_learning_rate`` (1e-4; the critic's is ``learning_rate``, 1e-3),
     ``noise_decisions`` (4: the decisions an episode perturbs, on average; None: all, as
     HAQ), ``climb_after_stall`` (0.5: after half the episodes without a new best,
-    hill-climb from the best; None: never, as HAQ), plus ``SB3Agent``'s (among them
+    hill-climb from the best; None: never, as HAQ), ``climb_restarts`` (True: a climb at a
+    local optimum starts again from the best measured policy not yet a start, so every
+    episode is spent; False: the search ends there), plus ``SB3Agent``'s (among them
     ``fresh_proposals``, False: True moves a policy the run already measured to an
     unmeasured neighbour, so no episode repeats one);
     ``net_arch`` defaults to [128, 128] (HAQ: 300x300, which doubles the agent's share of
@@ -56,9 +58,10 @@ class DDPGAgent(SB3Agent):
         actor_learning_rate: float = HAQ_ACTOR_LR,
         climb_after_stall: float | None = DEFAULT_CLIMB_AFTER_STALL,
         noise_decisions: float | None = DEFAULT_NOISE_DECISIONS,
+        climb_restarts: bool = True,
         **options,
     ) -> None:
-        super().__init__(climb_after_stall=climb_after_stall, **options)
+        super().__init__(climb_after_stall=climb_after_stall, climb_restarts=climb_restarts, **options)
         if noise_decisions is not None and noise_decisions <= 0:
             raise ValueError(f"noise_decisions must be > 0 or None, got {noise_decisions}")
         self.noise_decisions = noise_decisions

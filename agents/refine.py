@@ -44,9 +44,22 @@ def neighbour(problem: SearchProblem, w: np.ndarray, a: np.ndarray, rng: np.rand
     return problem.fit(child[:nl], child[nl:])
 
 
-def refine(run: SearchRun, start: Policy, start_accuracy: float, seen: set[Policy], seed: int) -> None:
+def next_start(run: SearchRun, used: set[Policy]) -> tuple[Policy, float] | None:
+    """The most accurate policy the run measured that no climb started from yet."""
+    fresh = [r for r in run.history if r.policy not in used]
+    if not fresh:
+        return None
+    best = max(fresh, key=lambda r: r.accuracy)
+    return best.policy, best.accuracy
+
+
+def refine(
+    run: SearchRun, start: Policy, start_accuracy: float, seen: set[Policy], seed: int, restarts: bool = False
+) -> None:
     """Hill-climb from ``start`` until ``run.stopped``, or until ``MAX_TRIES`` draws in a row
-    give only measured policies (the incumbent is then a local optimum: the search ends early).
+    give only measured policies (the incumbent is then a local optimum). Then, with
+    ``restarts``, climb again from the most accurate measured policy not yet a start, so the
+    episodes left are spent; without, the search ends early.
 
     ``seen``: policies the search has already measured (the agent's own record, never
     the scorer's cache); it is extended with what the climb proposes.
@@ -55,6 +68,7 @@ def refine(run: SearchRun, start: Policy, start_accuracy: float, seen: set[Polic
     rng = np.random.default_rng([seed, 0x5EF1])
     w, a = problem.to_index(start)
     best = start_accuracy
+    starts = {start}
     while not run.stopped:
         for _ in range(MAX_TRIES):
             cw, ca = neighbour(problem, w, a, rng)
@@ -62,7 +76,13 @@ def refine(run: SearchRun, start: Policy, start_accuracy: float, seen: set[Polic
             if candidate not in seen:
                 break
         else:
-            return
+            again = next_start(run, starts) if restarts else None
+            if again is None:
+                return
+            starts.add(again[0])
+            w, a = problem.to_index(again[0])
+            best = again[1]
+            continue
         outcome = run.propose(cw, ca)
         seen.add(outcome.policy)
         if outcome.accuracy > best:

@@ -125,3 +125,37 @@ def test_climb_after_stall_out_of_range_is_refused(share):
 def test_only_ddpg_climbs_by_default():
     """DDPG, the default agent, ends with the climb; TD3, SAC and PPO stay as published."""
     assert [get_agent(name).climb_after_stall for name in ("ddpg", "td3", "sac", "ppo")] == [0.5, None, None, None]
+    assert get_agent("ddpg").climb_restarts and not get_agent("ddpg", climb_restarts=False).climb_restarts
+
+
+RESTART_BASE = {**BASE, "budget": {"relative": 0.45}, "min_bits": 3, "max_bits": 4}  # 4,096 policies
+RESTART_OPTIONS = {**OPTIONS, "climb_after_stall": 0.1}
+
+
+@pytest.mark.parametrize("restarts", [False, True])
+def test_a_climb_at_a_local_optimum_ends_the_search_or_restarts_and_spends_every_episode(restarts):
+    """In a small space the climb soon measures every neighbour of its incumbent: without
+    restarts the search ends there; with them it starts again and uses all its episodes,
+    every one on a policy not measured before."""
+    body = {**RESTART_BASE, "agent": "ddpg", "episodes": 60, "seed": 0}
+    result = run_search(body, agent_options={**RESTART_OPTIONS, "climb_restarts": restarts})
+    history = result.history
+    start = _stall_end([r.accuracy for r in history], round(0.1 * 60))
+    assert start is not None
+    if not restarts:
+        assert len(history) < 60
+        return
+    assert len(history) == 60
+    for k in range(start, len(history)):
+        assert history[k].policy not in {r.policy for r in history[:k]}, k
+
+
+def test_a_restart_begins_at_the_most_accurate_policy_not_yet_a_start():
+    from agents.refine import next_start
+
+    records = [SimpleNamespace(policy=p, accuracy=acc) for p, acc in [("a", 0.5), ("b", 0.9), ("c", 0.7), ("d", 0.9)]]
+    run = SimpleNamespace(history=records)
+    assert next_start(run, set()) == ("b", 0.9)  # the first of equals
+    assert next_start(run, {"b"}) == ("d", 0.9)
+    assert next_start(run, {"b", "d"}) == ("c", 0.7)
+    assert next_start(run, {"a", "b", "c", "d"}) is None
