@@ -1,7 +1,9 @@
 """``AccuracyScorer``: a policy's top-1 accuracy on the search's validation subset, cached.
 
 The quantized copy of the model is calibrated once on the fixed calibration split, so a
-policy scores the same for every seed, and switching policy is a pointer swap. The
+policy scores the same for every seed, and switching policy is a pointer swap. A policy
+that shares its first layers' bits with a recent one runs only the rest of the network
+(``hwsearch.quant.reuse``; the same numbers as a full pass). The
 validation split is cut in two: the first ``eval_samples`` images score every candidate,
 the rest (``confirm_samples`` of them) re-measure the top few at the end
 (``hwsearch.search.confirm``).
@@ -18,8 +20,10 @@ from torch import nn
 from hwsearch.core.policy import Policy
 from hwsearch.core.spec import SearchSpec
 from hwsearch.data import Dataset, Split
-from hwsearch.evaluate import accuracy
+from hwsearch.evaluate import EVAL_BATCH, accuracy
+from hwsearch.core.device import model_device
 from hwsearch.quant import QuantizedModel
+from hwsearch.quant.reuse import PrefixReuse
 
 
 @dataclass
@@ -41,6 +45,12 @@ class AccuracyScorer:
         self.qmodel = QuantizedModel(model, dataset.calib.x)  # fixed calibration: a policy scores the same for every seed
         self.qmodel.precompute(sorted(set(bits) | {8}))
         self.float_accuracy = accuracy(model, self.eval_split)
+        device = model_device(self.qmodel)
+        self.eval_batches = [
+            (self.eval_split.x[i : i + EVAL_BATCH].to(device), self.eval_split.y[i : i + EVAL_BATCH])
+            for i in range(0, len(self.eval_split), EVAL_BATCH)
+        ]
+        self.reuse = PrefixReuse.build(self.qmodel, [x for x, _ in self.eval_batches])
         self.cache: dict[Policy, float] = {}
         self.order: list[Policy] = []  # evaluation order (for the Pareto front and checkpoints)
         self.confirm_cache: dict[Policy, float] = {}
@@ -48,18 +58,26 @@ class AccuracyScorer:
         # evaluation keeps the threads it was built with, whatever an agent sets for its own networks
         self.eval_threads = torch.get_num_threads()
 
-    def measure(self, model: nn.Module, split: Split) -> float:
-        """Accuracy of ``model`` on ``split`` with the scorer's threads (timed, not cached)."""
+    def measure(self, model: nn.Module, split: Split | None) -> float:
+        """Accuracy of ``model`` on ``split`` with the scorer's threads (timed, not cached);
+        ``split`` None: the quantized model's current policy on the search's subset."""
         start = time.perf_counter()
         threads = torch.get_num_threads()
         if threads != self.eval_threads:
             torch.set_num_threads(self.eval_threads)
         try:
-            return accuracy(model, split)
+            return accuracy(model, split) if split is not None else self._eval_subset_accuracy()
         finally:
             if threads != self.eval_threads:
                 torch.set_num_threads(threads)
             self.stats.eval_seconds += time.perf_counter() - start
+
+    def _eval_subset_accuracy(self) -> float:
+        if self.reuse is None:
+            return accuracy(self.qmodel, self.eval_split)
+        logits = self.reuse.logits(self.qmodel.policy)
+        correct = sum(int((out.argmax(dim=1).cpu() == y).sum()) for out, (_, y) in zip(logits, self.eval_batches))
+        return correct / len(self.eval_split)
 
     def accuracy(self, policy: Policy) -> float:
         """Top-1 accuracy (0..1) of ``policy`` on the fixed validation subset (cached)."""
@@ -68,7 +86,7 @@ class AccuracyScorer:
             self.stats.cache_hits += 1
             return hit
         self.qmodel.set_policy(policy)
-        value = self.measure(self.qmodel, self.eval_split)
+        value = self.measure(self.qmodel, None)
         self.stats.evaluations += 1
         self.cache[policy] = value
         self.order.append(policy)
@@ -89,7 +107,7 @@ class AccuracyScorer:
         if hit is not None:
             return hit
         self.qmodel.set_policy(policy)
-        return self.measure(self.qmodel, self.eval_split)
+        return self.measure(self.qmodel, None)
 
     def preload(self, entries: list[tuple[Policy, float]]) -> None:
         """Restore cached accuracies (from a checkpoint), in their evaluation order."""
