@@ -19,6 +19,7 @@ from api import queue, store
 from api.checkpoints import JobCheckpointStore
 from api.db import Database
 from api.measure_runner import is_measurement, run_measurement
+from api.verify_runner import is_verification, run_verification
 from api.models import Job
 from api.settings import Settings
 from api.uploads import server_spec
@@ -83,6 +84,10 @@ def execute_job(db: Database, settings: Settings, job_id: int | None = None, que
         if is_measurement(spec):
             run_measurement(db, held, lease, spec, should_stop)
             log.info("job %s: measurement done", job_id)
+            return job_id
+        if is_verification(spec):
+            run_verification(db, held, lease, settings, spec, should_stop)
+            log.info("job %s: verification done", job_id)
             return job_id
         with db.sessions() as session:
             run_spec = server_spec(session, settings, spec, owner_id)

@@ -132,6 +132,8 @@ class StoredPolicy(Base):
     # the best policy's fine-tuned float weights (safetensors), when the search fine-tuned
     # it: the model-based exports use them (see hwsearch.finetuned_weights)
     finetuned_weights: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    # predicted against measured latency on a worker's machine (POST /policies/{id}/verify)
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

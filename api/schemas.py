@@ -107,6 +107,12 @@ class PolicyDetail(PolicySummary):
     totals: dict[str, Any] = Field(..., description="latency_ms, energy_mj, size_mb of the whole model.")
     baseline_int8: dict[str, Any] | None = Field(None, description="Uniform 8-bit figures for comparison.")
     document: dict[str, Any] = Field(..., description="The full hwsearch.policy/v1 document.")
+    verification: dict[str, Any] | None = Field(
+        None,
+        description="Predicted against measured latency (POST /policies/{id}/verify): predicted_ms (the table's sum), "
+        "measured_ms (the exported ONNX model's median in onnxruntime), ratio, measured_on, and the same for uniform int8 "
+        "and the float model under 'models'; null until a verification ran.",
+    )
 
 
 QUEUE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -135,6 +141,21 @@ class MeasureRequest(BaseModel):
     )
     warmup: int = Field(5, ge=0, le=1000, description="Untimed runs of each kernel first.")
     repeats: int = Field(20, ge=1, le=10_000, description="Timed runs of each kernel; the table keeps their median and spread.")
+
+
+class VerifyRequest(BaseModel):
+    """A verification: time a stored policy's exported model on the machine whose worker serves ``queue``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"queue": "jetson-1", "warmup": 5, "repeats": 30}]})
+
+    queue: str | None = Field(
+        None,
+        pattern=QUEUE_PATTERN,
+        description="The named queue of the machine to time on (a worker started with `hwsearch worker --measure-queue NAME`); "
+        "null: any of the service's own workers.",
+    )
+    warmup: int = Field(5, ge=0, le=1000, description="Untimed runs of each model first.")
+    repeats: int = Field(30, ge=1, le=10_000, description="Timed runs of each model; their median is reported.")
 
 
 class HardwareOut(BaseModel):

@@ -91,6 +91,12 @@ def table(owned: dict[str, int]) -> dict[tuple[str, str, int], Callable[[httpx.C
         ("get", "/datasets", 401): lambda _, anon: anon.get("/datasets"),
         ("get", "/datasets/{ref}", 422): lambda c, _: c.get("/datasets/" + "d" * 201),
         ("delete", "/datasets/{dataset_id}", 409): lambda c, _: c.delete(f"/datasets/{dataset}"),
+        ("post", "/policies/{policy_id}/verify", 400): lambda c, _: c.post(
+            f"/policies/{MISSING}/verify", content=b"[" * 100_000, headers={"content-type": "application/json"}),
+        ("post", "/policies/{policy_id}/verify", 401): lambda _, anon: anon.post("/policies/1/verify", json={}),
+        ("post", "/policies/{policy_id}/verify", 404): lambda c, _: c.post(f"/policies/{MISSING}/verify", json={}),
+        ("post", "/policies/{policy_id}/verify", 413): lambda c, _: c.post(f"/policies/{MISSING}/verify", json={"queue": "q" * BIG}),
+        ("post", "/policies/{policy_id}/verify", 422): lambda c, _: c.post(f"/policies/{MISSING}/verify", json={"queue": "a b"}),
     }
     for route in ("/hardware", "/models", "/datasets"):  # the uploads
         cases[("post", route, 400)] = lambda c, _, r=route: c.post(r, files=too_many_parts)

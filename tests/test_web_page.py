@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service import Server, create_key
+from tests.service import Server, create_key, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
@@ -594,3 +594,23 @@ def test_form_sends_per_kind_widths_and_marks_a_bad_set(desktop, api, base):
     spec = api.get(f"/jobs/{job_id}").json()["spec"]
     assert spec["weight_bits"] == [2, 3, 4, 5, 6, 7, 8] and spec["activation_bits"] == [8]
     api.post(f"/jobs/{job_id}/cancel")
+
+
+def test_policy_page_queues_a_timing_and_shows_predicted_against_measured(desktop, api, base, state):
+    page = desktop.page
+    policy_id = state["best_policy_id"]
+    page.goto(f"{base}/policies/{policy_id}")
+    page.wait_for_selector("#verify-meta:has-text('Not timed yet')")
+    assert page.locator("#verify-table").is_hidden()
+    page.click("#verify-run")
+    link = page.wait_for_selector("#verify-status a")
+    job_id = int(link.text_content().lstrip("job #"))
+    done = wait_for(api, job_id, ("succeeded", "failed", "cancelled"), timeout=240)
+    assert done["state"] == "succeeded", done.get("error")
+    figures = api.get(f"/policies/{policy_id}").json()["verification"]
+    page.goto(f"{base}/policies/{policy_id}")
+    page.wait_for_selector("#verify-table tbody tr[data-model='policy']")
+    assert page.locator("#verify-table tbody tr").count() == 3
+    measured = page.text_content("#verify-table tr[data-model='policy'] .measured")
+    assert measured == page.evaluate("v => HW.ms(v)", figures["measured_ms"])
+    assert figures["measured_on"] in page.text_content("#verify-meta")

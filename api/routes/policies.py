@@ -14,8 +14,9 @@ from api.deps import KeyDep, PolicyId, SessionDep, SettingsDep, Text
 from api.errors import param_error
 from api.json_text import JSONText
 from api.openapi import answers
-from api.models import StoredPolicy
-from api.schemas import LayerOut, Page, PolicyDetail, PolicySummary
+from api.models import Job, StoredPolicy
+from api.routes.jobs import job_out
+from api.schemas import JobOut, LayerOut, Page, PolicyDetail, PolicySummary, VerifyRequest
 from api.uploads import server_document
 
 router = APIRouter(prefix="/policies", tags=["policies"])
@@ -85,7 +86,9 @@ def list_policies(
 @router.get("/{policy_id}", response_model=PolicyDetail, summary="Get a policy layer by layer", responses=answers((404, "No such policy, or another key's."), 422))
 def get_policy(policy_id: PolicyId, key: KeyDep, session: SessionDep) -> PolicyDetail:
     # one query: the summary's columns and the document, never the fine-tuned weights
-    query = select(*SUMMARY_COLUMNS, StoredPolicy.document).where(StoredPolicy.id == policy_id, StoredPolicy.owner_id == key.id)
+    query = select(*SUMMARY_COLUMNS, StoredPolicy.document, StoredPolicy.verification).where(
+        StoredPolicy.id == policy_id, StoredPolicy.owner_id == key.id
+    )
     row = session.execute(query).one_or_none()
     if row is None:
         raise HTTPException(404, f"policy {policy_id} not found")
@@ -96,8 +99,28 @@ def get_policy(policy_id: PolicyId, key: KeyDep, session: SessionDep) -> PolicyD
         totals=doc.get("totals", {}),
         baseline_int8=doc.get("baseline_int8"),
         document=doc,
+        verification=row.verification,
     )
     return JSONText(detail.model_dump_json())
+
+
+@router.post(
+    "/{policy_id}/verify",
+    response_model=JobOut,
+    status_code=201,
+    summary="Time a policy's exported model against its table",
+    responses=answers((404, "No such policy, or another key's."), (422, "A field out of range or a bad queue name.")),
+)
+def verify_policy(policy_id: PolicyId, body: VerifyRequest, key: KeyDep, session: SessionDep) -> JobOut:
+    """Queue a verification: a worker on ``queue`` (or any of the service's workers) exports the
+    policy as ONNX QDQ, times it, uniform int8 and the float model in onnxruntime, and stores
+    predicted against measured latency on the policy (`verification` in GET /policies/{id})."""
+    row = get_owned_policy(session, key, policy_id)
+    spec = {"kind": "verify", "policy_id": policy_id, "model": row.model, "target": row.target, "warmup": body.warmup, "repeats": body.repeats}
+    job = Job(owner_id=key.id, spec=spec, queue=body.queue)
+    session.add(job)
+    session.commit()
+    return job_out(session, job)
 
 
 @router.get(

@@ -25,6 +25,13 @@
 
   function renderSpec(job) {
     const s = job.spec;
+    if (s.kind === "verify") {  // timing a stored policy's exports, not a search
+      kv(document.getElementById("job-spec"), [
+        ["Timing of", `policy #${s.policy_id} (${s.model} on ${s.target})`], ["On the queue", job.queue || "the service's workers"],
+        ["Warm-up · repeats", `${s.warmup} · ${s.repeats}`], ["Submitted", HW.when(job.created_at)], ["Finished", HW.when(job.finished_at)],
+      ]);
+      return;
+    }
     if (s.kind === "measure") {  // a measurement on a named queue, not a search
       kv(document.getElementById("job-spec"), [
         ["Measurement of", s.model], ["On the queue", job.queue], ["Table name", s.name], ["Warm-up · repeats", `${s.warmup} · ${s.repeats}`],
@@ -52,6 +59,12 @@
   function renderSummary(job) {
     const sm = job.summary;
     if (!sm) return;
+    if (job.spec.kind === "verify") {
+      kv(document.getElementById("job-summary"), [
+        ["Predicted", HW.ms(sm.predicted_ms)], ["Measured (median)", HW.ms(sm.measured_ms)], ["Measured on", sm.measured_on],
+      ]);
+      return;
+    }
     if (job.spec.kind === "measure") {
       const pairs = [["Shapes timed", `${sm.shapes_done ?? sm.shapes} of ${sm.shapes}`]];
       if (sm.table) pairs.push(["Table", sm.table], ["Measured on", sm.measured_on]);

@@ -12,7 +12,8 @@
     return el("tr", { class: "clickable", dataset: { jobId: job.id, state: job.state }, onclick: open },
       el("td", { "data-label": "Job" }, el("a", { href: `/jobs/${job.id}` }, `#${job.id}`)),
       el("td", { "data-label": "Model · target" }, `${names[spec.model] || spec.model} · ${spec.kind === "measure" ? `measured on queue ${job.queue}` : spec.target}`),
-      el("td", { "data-label": "Agent · budget" }, spec.kind === "measure" ? "measurement" : `${spec.agent} · ${HW.budgetText(spec.budget)}`),
+      el("td", { "data-label": "Agent · budget" }, spec.kind === "measure" ? "measurement"
+        : spec.kind === "verify" ? `timing of policy #${spec.policy_id}` : `${spec.agent} · ${HW.budgetText(spec.budget)}`),
       el("td", { "data-label": "State", class: "state" }, HW.badge(job.state)),
       el("td", { "data-label": "Progress", class: "progress-cell" }, HW.progressBar(job)),
       el("td", { "data-label": "Best accuracy", class: "num best-accuracy" }, p.best_accuracy != null ? HW.pct(p.best_accuracy) : "–"),

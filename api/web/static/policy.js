@@ -1,4 +1,5 @@
-// One policy: per-layer bits and cost shares (chart and table), totals against uniform 8-bit, downloads.
+// One policy: per-layer bits and cost shares (chart and table), totals against uniform 8-bit,
+// predicted against measured latency (when a worker timed it), downloads.
 "use strict";
 (() => {
   const { el, api } = HW;
@@ -78,6 +79,7 @@
       el("td", { "data-label": "Energy share", class: "num" }, HW.pct(enShare[i]))));
     document.querySelector("#layers-table tbody").replaceChildren(...rows);
 
+    renderVerification(p.verification);
     const t = p.totals || {};
     const line = (label, mine, base, fmt) => el("tr", {},
       el("th", {}, label), el("td", { class: "num" }, fmt(mine)), el("td", { class: "num" }, fmt(base)), el("td", { class: "num" }, ratio(mine, base)));
@@ -86,6 +88,36 @@
       line("Latency", t.latency_ms ?? p.latency_ms, b8.latency_ms, HW.ms),
       line("Energy", t.energy_mj ?? p.energy_mj, b8.energy_mj, HW.mj),
       line("Size", t.size_mb ?? p.size_mb, b8.size_mb, HW.mb));
+  }
+
+  function renderVerification(v) {
+    if (!v) {
+      document.getElementById("verify-meta").textContent = "Not timed yet.";
+      return;
+    }
+    const label = { policy: "This policy", uniform_int8: "Uniform int8", float: "Float" };
+    const rows = v.models.map((m) => el("tr", { dataset: { model: m.name } },
+      el("th", {}, label[m.name] || m.name),
+      el("td", { class: "num predicted" }, m.predicted_ms != null ? HW.ms(m.predicted_ms) : "–"),
+      el("td", { class: "num measured" }, HW.ms(m.median_ms)),
+      el("td", { class: "num" }, m.ratio != null ? `${m.ratio.toFixed(2)} ×` : "–")));
+    document.querySelector("#verify-table tbody").replaceChildren(...rows);
+    document.getElementById("verify-table").hidden = false;
+    document.getElementById("verify-meta").textContent =
+      `Measured on ${v.measured_on || "a worker"} · table ${v.target} at batch ${v.batch} · ${v.threads} thread(s).`;
+  }
+
+  async function verify(button) {
+    const status = document.getElementById("verify-status");
+    button.disabled = true;
+    try {
+      const job = await api(`/policies/${policyId}/verify`, { method: "POST", json: {} });
+      status.replaceChildren("Queued as ", el("a", { href: `/jobs/${job.id}` }, `job #${job.id}`), "; this page shows the figures once it has run.");
+    } catch (err) {
+      status.textContent = `Could not queue the timing: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
   }
 
   async function download(button) {
@@ -104,6 +136,8 @@
 
   HW.start(async () => {
     document.querySelectorAll("#downloads button").forEach((b) => b.addEventListener("click", () => download(b)));
+    const run = document.getElementById("verify-run");
+    run.addEventListener("click", () => verify(run));
     document.getElementById("add-compare").addEventListener("click", () => {
       const ids = HW.compareList.add(policyId);
       location.href = `/compare?ids=${ids.join(",")}`;
