@@ -174,6 +174,13 @@ class Client:
         """This key's policies (filters as GET /policies: model, target, job, kind, sort, limit, ...)."""
         return self._request("GET", "/policies", params=filters).json()["items"]
 
+    def verify(self, policy_id: int, queue: str | None = None, warmup: int = 5, repeats: int = 30) -> dict:
+        """Queue a timing of the policy's exported model against its table, on the machine of
+        ``queue`` (None: the service's workers); returns the job. Its figures then appear as
+        ``verification`` in ``policy(policy_id)``."""
+        body = {"queue": queue, "warmup": warmup, "repeats": repeats}
+        return self._request("POST", f"/policies/{policy_id}/verify", json=body).json()
+
     def export(self, policy_id: int, fmt: str, out_path: str | Path) -> Path:
         """Download a policy's export (policy, onnx, encodings, weights or csv) to ``out_path``."""
         response = self._request("GET", f"/policies/{policy_id}/export", params={"format": fmt})

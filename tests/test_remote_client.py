@@ -127,3 +127,18 @@ def test_events_yield_progress_until_done(server, key):
         assert all(e["data"]["id"] == job["id"] for e in events)
         assert events[-1]["data"]["state"] == "succeeded" and events[-1]["data"]["progress"]["episode"] == 2
         assert client.wait(job["id"])["best_policy_id"] is not None
+
+
+def test_verify_times_a_policy_on_the_services_workers_and_jobs_lists_it(remote, server, key):
+    client = Client(f"http://127.0.0.1:{server.port}", key)
+    job = client.submit({"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.5}, "agent": "uniform",
+                         "episodes": 2, "eval_samples": 100})
+    policy_id = client.wait(job["id"])["best_policy_id"]
+    result = remote("verify", policy_id, "--repeats", 3, "--warmup", 1, "--wait")
+    assert result.exit_code == 0, result.output
+    figures = client.policy(policy_id)["verification"]
+    assert figures["measured_ms"] > 0 and all(m["repeats"] == 3 for m in figures["models"])
+    assert "uniform_int8" in result.output and figures["measured_on"] in result.output
+    listed = remote("jobs")
+    assert listed.exit_code == 0 and "timing" in listed.output  # a narrow console wraps the rest
+    assert "not found" in one_error_line(remote("verify", 999999))

@@ -148,10 +148,12 @@ def submit(
 def _jobs_table(jobs: list[dict]) -> Table:
     table = _table("job", "state", "model", "target", "episodes", "best acc", "lat ms", "policy")
     for job in jobs:
-        p = job["progress"] or {}
+        p, spec = job["progress"] or {}, job["spec"]
+        kind = spec.get("kind")  # measurements and timings are jobs too, without episodes
+        what = {"measure": f"measured on {job['queue']}", "verify": f"timing of policy {spec.get('policy_id')}"}.get(kind)
         table.add_row(
-            str(job["id"]), job["state"], job["spec"]["model"], job["spec"]["target"],
-            f"{p.get('episode', 0)}/{job['spec']['episodes']}", _pct(p.get("best_accuracy")),
+            str(job["id"]), job["state"], spec.get("model", "-"), what or spec.get("target", "-"),
+            "-" if kind else f"{p.get('episode', 0)}/{spec.get('episodes', '?')}", _pct(p.get("best_accuracy")),
             _num(p.get("best_latency_ms")), str(job["best_policy_id"] or "-"),
         )
     return table
@@ -208,6 +210,32 @@ def download(
                 fail(f"job {best_of_job} has no best policy ({found['state']})")
         written = client.export(policy_id, fmt, out)
     console.print(f"policy {policy_id} ({fmt}) written to {written}")
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    policy_id: Annotated[int, typer.Argument(help="Policy id.")],
+    queue: Annotated[str | None, typer.Option(help="The measure queue of the machine to time on (default: the service's workers).")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed runs of each model.")] = 30,
+    warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the timing and print it.")] = False,
+) -> None:
+    """Time a policy's exported model against its table on a worker (predicted against measured)."""
+    with _client(ctx) as client:
+        job = client.verify(policy_id, queue, warmup, repeats)
+        console.print(f"queued job {job['id']} ({'queue ' + queue if queue else 'the service' + chr(39) + 's workers'})")
+        if not wait:
+            return
+        done = client.wait(job["id"])
+        if done["state"] != "succeeded":
+            fail(f"job {job['id']} {done['state']}: {done['error'] or 'no timing'}")
+        figures = client.policy(policy_id)["verification"]
+    table = _table("model", "predicted", "measured (median ms)", "measured / predicted")
+    for m in figures["models"]:
+        table.add_row(m["name"], _num(m["predicted_ms"]), _num(m["median_ms"]), "-" if m["ratio"] is None else f"{m['ratio']:.2f}")
+    console.print(table)
+    console.print(f"measured on {figures['measured_on']}")
 
 
 @app.command("models")
