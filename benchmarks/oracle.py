@@ -10,7 +10,8 @@ gap is optimum minus the agent's best, in accuracy points.
     python benchmarks/oracle.py [--budgets 0.38,0.42] [--seeds 0,1,2] [--agents ddpg,ddpg-fresh,...]
 
 ``ddpg-fresh`` is the default DDPG with ``fresh_proposals`` (no episode on a policy the run
-already measured). Results go to benchmarks/results/oracle.json.
+already measured); ``ddpg-no-restarts`` is the default before climb restarts (the search
+ends when its climb reaches a local optimum); ``haq-ddpg`` is HAQ's plain DDPG. Results go to benchmarks/results/oracle.json.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ BASE = {"model": "fashion-cnn", "target": "bismo-edge", "objective": "latency", 
 VARIANTS = {
     "ddpg": ("ddpg", {}),
     "ddpg-fresh": ("ddpg", {"fresh_proposals": True}),
+    "ddpg-no-restarts": ("ddpg", {"climb_restarts": False}),
     "haq-ddpg": ("ddpg", {"noise_decisions": None, "climb_after_stall": None}),
     "random": ("random", {}),
     "evolution": ("evolution", {}),
@@ -67,7 +69,7 @@ def main() -> None:
     parser.add_argument("--model", default="fashion-cnn", help="a built-in model (fashion-cnn: about 0.1 s per policy on 200 images here)")
     parser.add_argument("--budgets", default="0.38,0.42")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--agents", default="ddpg,ddpg-fresh,haq-ddpg,random,evolution,greedy,ilp")
+    parser.add_argument("--agents", default="ddpg,ddpg-no-restarts,ddpg-fresh,haq-ddpg,random,evolution,greedy,ilp,fisher")
     parser.add_argument("--episodes", type=int, default=300)
     parser.add_argument("--eval-samples", type=int, default=2000, help="validation images the scorer uses; 0 = all")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "oracle.json")
