@@ -29,8 +29,9 @@ from hwsearch.core.policy import Policy
 from hwsearch.quant.model import QuantizedModel, QuantLayer
 
 #: Memory the kept tensors may take (all batches of all kept policies), in bytes.
-DEFAULT_MEMORY = 256 * 2**20
-MAX_POLICIES = 8
+DEFAULT_MEMORY = 512 * 2**20
+#: Policies kept at once (fewer if they do not fit): a climb's incumbent and a few recent ones.
+KEPT_POLICIES = 4
 
 
 class _LeafQuantTracer(fx.Tracer):
@@ -99,6 +100,21 @@ def find_cuts(gm: fx.GraphModule, layer_targets: set[str]) -> tuple[list[Cut], l
     return cuts, [str(n.target) for n in layers]
 
 
+def _affordable(gm: fx.GraphModule, cuts: list[Cut], batches: list[torch.Tensor], budget: int) -> list[Cut]:
+    """The cuts whose tensors for all ``batches`` fit in ``budget`` bytes, deepest first
+    (they save the most computation, and are the smallest in a network that downsamples)."""
+    with torch.inference_mode():
+        _, *values = _tail(gm, None, [c.node for c in cuts])(batches[0][:1])  # sizes per image
+    images = sum(len(b) for b in batches)
+    chosen, used = [], 0
+    for cut, value in reversed(list(zip(cuts, values))):
+        size = value.numel() * value.element_size() * images if isinstance(value, torch.Tensor) else None
+        if size is not None and used + size <= budget:
+            chosen.append(cut)
+            used += size
+    return chosen[::-1]
+
+
 def _tail(gm: fx.GraphModule, start: fx.Node | None, keep: list[fx.Node]) -> fx.GraphModule:
     """A module computing, from ``start``'s value (None: the model's input), the model's
     output and the values of ``keep`` (the cuts after ``start``)."""
@@ -149,7 +165,8 @@ class PrefixReuse:
         cuts, layers = find_cuts(gm, set(qmodel.layers))
         if not cuts or set(layers) != set(qmodel.layers):
             return None
-        return cls(gm, cuts, layers, batches, memory)
+        cuts = _affordable(gm, cuts, batches, memory // KEPT_POLICIES)
+        return cls(gm, cuts, layers, batches, memory) if cuts else None
 
     def _tail_from(self, k: int) -> fx.GraphModule:
         """The rest of the network from cut ``k`` (-1: from the input)."""
@@ -195,7 +212,7 @@ class PrefixReuse:
     def _keep(self, key: tuple, logits: list[torch.Tensor], cuts: list[list[torch.Tensor]]) -> None:
         if self._capacity is None:
             size = sum(t.numel() * t.element_size() for per_cut in cuts for t in per_cut)
-            self._capacity = max(1, min(MAX_POLICIES, self.memory // max(size, 1)))
+            self._capacity = max(1, min(2 * KEPT_POLICIES, self.memory // max(size, 1)))
         self._kept[key] = (logits, cuts)
         while len(self._kept) > self._capacity:
             self._kept.popitem(last=False)
