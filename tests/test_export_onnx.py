@@ -29,18 +29,29 @@ def _setup(name: str, float_layer: bool = False):
 
 @pytest.mark.parametrize("name", ["digits-cnn", "digits-mobilenet"])
 def test_onnxruntime_accuracy_matches_simulation(name):
+    """The exported graph computes the simulation's numbers (onnxruntime with its graph
+    optimisations off: the same logits); with them on, as deployed, integer kernels
+    requantize with their own rounding, which may flip a later 3- or 4-bit quantizer's
+    decision on a few images (digits-mobilenet's mixed policy: 5 of 216 since BatchNorm
+    folding lets every conv run as QLinearConv)."""
+    import onnxruntime as ort
+
     model, data, qmodel, policy, doc = _setup(name)
     assert {b.weight_bits for b in policy.values()} >= {2, 3, 4, 8}
     artifact = export_policy(doc, "onnx")  # builds model and calibration from the document
     assert artifact.filename == f"{name}-bitfusion.onnx"
+    with torch.inference_mode():
+        reference = qmodel(data.val.x).numpy()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    plain = ort.InferenceSession(artifact.content, options, providers=["CPUExecutionProvider"])
+    exact = plain.run(None, {plain.get_inputs()[0].name: data.val.x.numpy()})[0]
+    assert np.abs(exact - reference).max() < 1e-3 and (exact.argmax(1) == reference.argmax(1)).all()
     simulated = accuracy(qmodel, data.val)
     logits = run_onnx(artifact.content, data.val.x)
     ort_accuracy = float((torch.from_numpy(logits).argmax(1) == data.val.y).float().mean())
-    assert abs(ort_accuracy - simulated) <= 0.005, (ort_accuracy, simulated)
-    # Not just the same accuracy: the same predictions, nearly everywhere.
-    with torch.inference_mode():
-        reference = qmodel(data.val.x).numpy()
-    assert (reference.argmax(1) == logits.argmax(1)).mean() >= 0.99
+    assert abs(ort_accuracy - simulated) <= 0.01, (ort_accuracy, simulated)  # at most 2 of 216 images
+    assert (reference.argmax(1) == logits.argmax(1)).mean() >= 0.97
 
 
 def test_graph_has_qdq_with_the_policy_types_and_scales():
