@@ -12,6 +12,7 @@ relative budgets (a fraction of the uniform 8-bit cost), which do not depend on 
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from importlib import resources
 
@@ -25,6 +26,8 @@ TABLE_FILE = "qmobilenetv2_imagenet100_batch16_latency_table.npy"
 #: Shipped beside the table so this layer needs no model; tests check it against the zoo.
 LAYERS_FILE = "qmobilenetv2_layers.json"
 MODEL = "mobilenet-v2"
+#: The built-in MobileNetV2 for 28x28 images: same layer names and channels, other strides.
+ADAPTED_MODEL = "fashion-mobilenetv2"
 LAYERS, MAX_TABLE_BITS = 53, 8
 
 
@@ -51,13 +54,29 @@ def load_haq_array() -> np.ndarray:
     return array
 
 
+def same_structure(key: str, spec: LayerSpec, stem: bool) -> bool:
+    """``spec`` is row ``key``'s layer at another input size and class count: the same
+    operator, kernel and groups, the same input channels except at the stem (image
+    channels) and the same output channels except at the classifier (classes).
+
+    Such a layer is priced at the row's cost, as HAQ measured it at 224x224: the table is
+    the hardware's account of the architecture, and relative budgets compare policies on
+    it whatever the images' size."""
+    row = dict(re.findall(r"(ic|oc|k|g)([0-9x]+)", key))
+    ours = dict(re.findall(r"(ic|oc|k|g)([0-9x]+)", spec.shape_key))
+    skip = {"ic"} if stem else set()
+    if spec.op == "linear":
+        skip.add("oc")
+    return key.split(":")[0] == spec.op and all(row[f] == ours[f] for f in row if f not in skip)
+
+
 class HaqMobileNetV2(CostModel):
-    """Table-only target for the built-in ``mobilenet-v2``: layer i of its trace = row i."""
+    """Table-only target for the built-in MobileNetV2s: layer i of their trace = row i."""
 
     name = "haq-mobilenetv2"
     description = (
         "HAQ's released MobileNetV2 latency table (mit-han-lab/haq, MIT licence), batch 16, "
-        "relative units, latency only; table-only target for the built-in mobilenet-v2"
+        "relative units, latency only; table-only target for the built-in mobilenet-v2 and fashion-mobilenetv2"
     )
     units = {"latency": "relative units", "energy": "n/a"}
     batch = 16
@@ -73,17 +92,22 @@ class HaqMobileNetV2(CostModel):
         return load_haq_layers()
 
     def layer_index(self, spec: LayerSpec) -> int:
-        """Row of ``spec``: by name and shape, else by a shape whose rows all agree."""
+        """Row of ``spec``: by name and shape; else by name and channel structure (the same
+        MobileNetV2 at another input size, such as ``fashion-mobilenetv2``); else by a shape
+        whose rows all agree."""
         shapes = self.layer_shapes
         for i, (name, key) in enumerate(shapes):
             if name == spec.name and key == spec.shape_key:
+                return i
+        for i, (name, key) in enumerate(shapes):
+            if name == spec.name and same_structure(key, spec, stem=i == 0):
                 return i
         rows = [i for i, (_, key) in enumerate(shapes) if key == spec.shape_key]
         if rows and all(np.array_equal(self.array[rows[0]], self.array[r]) for r in rows):
             return rows[0]
         raise TableError(
             f"target {self.name!r} has no row for layer {spec.name!r} with shape {spec.shape_key}: "
-            f"it only covers the built-in {MODEL} (batch 16)"
+            f"it only covers MobileNetV2 (the built-in {MODEL} and {ADAPTED_MODEL}, batch 16)"
         )
 
     def _grid(self, spec: LayerSpec, w_bits: np.ndarray, a_bits: np.ndarray):

@@ -193,3 +193,24 @@ def test_spread_is_the_interquartile_range() -> None:
 
     assert spread([1.0]) == 0.0
     assert spread([1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(2.0)
+
+
+def test_haq_rows_line_up_one_for_one_with_fashion_mobilenetv2() -> None:
+    """The 28x28 MobileNetV2 has HAQ's 53 layers: row i prices layer i (by name and channel
+    structure), and the FC's 10 classes do not stop it; a layer with other channels does."""
+    from dataclasses import replace
+
+    from hwsearch.core.graph import trace
+    from hwsearch.zoo import build_model, example_input
+
+    target = get_target("haq-mobilenetv2")
+    ours = trace(build_model("fashion-mobilenetv2", trained=False), example_input("fashion-mobilenetv2"))
+    imagenet = trace(build_model("mobilenet-v2", trained=False), example_input("mobilenet-v2"))
+    assert len(ours) == 53 and [target.layer_index(s) for s in ours] == list(range(53))
+    assert [s.name for s in ours] == [s.name for s in imagenet]
+    assert ours[0].in_channels == 1 and ours[-1].out_channels == 10 and ours[0].in_hw == (28, 28)
+    for mine, theirs in zip(ours, imagenet):
+        assert target.cost(mine, 4, 6).latency_ms == target.cost(theirs, 4, 6).latency_ms
+    wider = replace(ours[5], out_channels=ours[5].out_channels * 2)
+    with pytest.raises(TableError, match="no row for layer"):
+        target.cost(wider, 8, 8)

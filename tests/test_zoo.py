@@ -96,3 +96,17 @@ def test_user_model_errors(tmp_path):
     pickle_file.write_bytes(b"\x80\x04not really")
     with pytest.raises(ModelError, match="safetensors"):
         build_model("tests.fixtures.user_models:tiny_net", weights=pickle_file)
+
+
+@pytest.mark.skipif(not FASHION_PRESENT, reason="Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+def test_fashion_mobilenetv2_searches_on_haqs_own_table():
+    """HAQ's network at its depth: 53 layers, trained (shipped weights), searchable on
+    ``haq-mobilenetv2`` within a budget, every layer priced by its row."""
+    from hwsearch.search import run_search
+
+    result = run_search({"model": "fashion-mobilenetv2", "target": "haq-mobilenetv2", "budget": {"relative": 0.5},
+                         "agent": "fisher", "episodes": 3, "eval_samples": 128, "confirm_top": 0})
+    assert len(result.best.policy) == 53
+    assert result.float_accuracy >= 0.85  # on the first 128 validation images
+    assert result.best.latency_ms <= 0.5 * result.baseline_int8.latency_ms * (1 + 1e-9)
+    assert result.best.accuracy >= 0.5

@@ -23,6 +23,9 @@ from hwsearch.zoo.training import TrainRecipe, load_or_train
 
 DIGITS_MEAN, DIGITS_STD = 0.30, 0.38
 FASHION_MEAN, FASHION_STD = 0.286, 0.353
+#: MobileNetV2's stage strides for 28x28 images: ImageNet's (1, 2, 2, 2, 1, 2, 1) with a stem at
+#: stride 1 instead of 2, so the last stages see 2x2 rather than nothing.
+FASHION_MOBILENETV2_STRIDES = (1, 2, 2, 2, 1, 2, 1)
 
 
 class ModelError(ValueError):
@@ -76,6 +79,14 @@ MODELS: dict[str, ModelEntry] = {
             lambda: SmallMobileNet(
                 1, 10, ((1, 16, 1, 1), (4, 24, 2, 1), (4, 32, 2, 2), (4, 64, 2, 2)), 16, 256, FASHION_MEAN, FASHION_STD, 2
             ),
+            "fashion",
+            (1, 28, 28),
+            TrainRecipe(epochs=3, batch_size=128, lr=4e-3),
+        ),
+        ModelEntry(
+            "fashion-mobilenetv2",
+            "MobileNetV2 1.0 on Fashion-MNIST: HAQ's 53 layers, 1-channel stem at stride 1",
+            lambda: MobileNetV2(10, 1, 1, FASHION_MOBILENETV2_STRIDES, [FASHION_MEAN], [FASHION_STD]),
             "fashion",
             (1, 28, 28),
             TrainRecipe(epochs=3, batch_size=128, lr=4e-3),

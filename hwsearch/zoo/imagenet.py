@@ -28,15 +28,31 @@ def mobilenet_v1(num_classes: int = 1000) -> nn.Module:
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2 1.0 (52 convs + 1 FC = 53 quantizable layers, as in HAQ's table)."""
+    """MobileNetV2 1.0 (52 convs + 1 FC = 53 quantizable layers, as in HAQ's table).
+
+    ``in_channels``, ``stem_stride``, ``stage_strides`` and the normalisation adapt the same
+    53 layers to small images (the built-in ``fashion-mobilenetv2``), so that layer i
+    still matches row i of HAQ's table.
+    """
 
     SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem_stride: int = 2,
+        stage_strides: tuple[int, ...] | None = None,
+        mean: list[float] = IMAGENET_MEAN,
+        std: list[float] = IMAGENET_STD,
+    ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [Normalize(IMAGENET_MEAN, IMAGENET_STD), conv_bn_relu(3, 32, 3, 2, relu6=True)]
+        strides = stage_strides or tuple(s for *_, s in self.SETTINGS)
+        if len(strides) != len(self.SETTINGS):
+            raise ValueError(f"stage_strides needs {len(self.SETTINGS)} strides, got {len(strides)}")
+        layers: list[nn.Module] = [Normalize(mean, std), conv_bn_relu(in_channels, 32, 3, stem_stride, relu6=True)]
         ch = 32
-        for expand, out_ch, repeats, stride in self.SETTINGS:
+        for (expand, out_ch, repeats, _), stride in zip(self.SETTINGS, strides):
             for i in range(repeats):
                 layers.append(InvertedResidual(ch, out_ch, stride if i == 0 else 1, expand))
                 ch = out_ch
