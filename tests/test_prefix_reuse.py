@@ -49,6 +49,7 @@ def test_reused_logits_equal_a_full_forward_pass(name, memory):
     for policy in _walk(list(qmodel.layers), 12, seed=1):
         qmodel.set_policy(policy)
         assert all(torch.equal(a, b) for a, b in zip(reuse.logits(policy), _full(qmodel, batches)))
+        reuse.keep_last()  # every policy a start for the next ones
     assert reuse.layers_skipped > 0  # it did reuse, even where only some cuts fit
 
 
@@ -61,6 +62,7 @@ def test_a_small_memory_budget_keeps_the_deepest_cuts_that_fit_or_none():
     every = PrefixReuse.build(qmodel, batches, memory=2**30)
     qmodel.set_policy(Policy.uniform(list(qmodel.layers), 8))
     every.logits(qmodel.policy)
+    every.keep_last()
     sizes = [sum(t.numel() * t.element_size() for t in per_cut) for per_cut in next(iter(every._kept.values()))[1]]
     budget = sum(sizes[len(sizes) // 2 :]) + 1  # room for the deeper half (per kept policy)
     some = PrefixReuse.build(qmodel, batches, memory=KEPT_POLICIES * budget)
@@ -96,6 +98,7 @@ def test_a_tensor_an_op_writes_into_is_no_cut_and_results_stay_exact():
     for policy in _walk(list(qmodel.layers), 8, seed=2):
         qmodel.set_policy(policy)
         assert all(torch.equal(a, b) for a, b in zip(reuse.logits(policy), _full(qmodel, _batches(x))))
+        reuse.keep_last()
 
 
 class Branchy(nn.Module):
@@ -126,6 +129,24 @@ def test_the_scorer_scores_the_same_with_and_without_reuse():
     assert scorer.reuse is not None
     policies = _walk(list(scorer.qmodel.layers), 6, seed=3)
     with_reuse = [scorer.accuracy(p) for p in policies]
+    assert 1 <= len(scorer.reuse._kept) <= len(policies)  # only each new most accurate policy is kept
     scorer.reuse = None
     scorer.cache.clear()
     assert [scorer.accuracy(p) for p in policies] == with_reuse
+
+
+def test_only_kept_policies_are_starting_points():
+    data = load_dataset("digits")
+    qmodel = QuantizedModel(build_model("digits-cnn"), data.calib.x)
+    batches = _batches(data.val.x[:100])
+    reuse = PrefixReuse.build(qmodel, batches)
+    first, second = _walk(list(qmodel.layers), 2, seed=4)
+    for policy in (first, second):
+        qmodel.set_policy(policy)
+        reuse.logits(policy)
+    assert reuse.layers_skipped == 0 and not reuse._kept  # nothing kept: every pass from the input
+    reuse.keep_last()
+    last = second.replace(list(qmodel.layers)[-1], weight_bits=3, activation_bits=3)
+    qmodel.set_policy(last)
+    assert all(torch.equal(a, b) for a, b in zip(reuse.logits(last), _full(qmodel, batches)))
+    assert reuse.layers_skipped > 0

@@ -51,6 +51,7 @@ class AccuracyScorer:
             for i in range(0, len(self.eval_split), EVAL_BATCH)
         ]
         self.reuse = PrefixReuse.build(self.qmodel, [x for x, _ in self.eval_batches])
+        self._best_scored = -1.0
         self.cache: dict[Policy, float] = {}
         self.order: list[Policy] = []  # evaluation order (for the Pareto front and checkpoints)
         self.confirm_cache: dict[Policy, float] = {}
@@ -77,7 +78,11 @@ class AccuracyScorer:
             return accuracy(self.qmodel, self.eval_split)
         logits = self.reuse.logits(self.qmodel.policy)
         correct = sum(int((out.argmax(dim=1).cpu() == y).sum()) for out, (_, y) in zip(logits, self.eval_batches))
-        return correct / len(self.eval_split)
+        value = correct / len(self.eval_split)
+        if value > self._best_scored:  # a new incumbent: what a climb varies next
+            self._best_scored = value
+            self.reuse.keep_last()
+        return value
 
     def accuracy(self, policy: Policy) -> float:
         """Top-1 accuracy (0..1) of ``policy`` on the fixed validation subset (cached)."""
