@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents import AGENT_NAMES, agent_class  # noqa: E402
+from latency_tables import get_target  # noqa: E402
 from hwsearch.search import SpecError, build_costing, run_search, spec_from_dict, validate_spec  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "search_quality"
@@ -149,17 +150,22 @@ def run_grid(args) -> list[dict]:
     rows, pending = [], []
     for model in args.models:
         for target in args.targets:
-            for budget in args.budgets + args.extra_budgets.get(target, []):
+            for objective, budget in [(o, b) for o in getattr(args, "objectives", ["latency"])
+                                      for b in args.budgets + args.extra_budgets.get(target, [])]:
+                if objective == "energy" and get_target(target).units.get("energy") == "n/a":
+                    continue  # a latency-only table
                 for agent in args.agents:
                     # an agent without randomness gives the same search for every seed: run it once
                     for seed in args.seeds if agent_class(agent).seeded else args.seeds[:1]:
                         body = {
-                            "model": model, "target": target, "objective": "latency", "budget": {"relative": budget},
+                            "model": model, "target": target, "objective": objective, "budget": {"relative": budget},
                             "agent": agent, "episodes": args.episodes, "seed": seed, "eval_samples": args.eval_samples,
                         }
-                        key = f"{model}__{target}__{budget}__{agent}__{seed}__{args.episodes}__{args.eval_samples}"
+                        cell = budget if objective == "latency" else f"{objective}-{budget}"  # older run files: latency only
+                        key = f"{model}__{target}__{cell}__{agent}__{seed}__{args.episodes}__{args.eval_samples}"
                         path = args.out / "runs" / f"{key}.json"
-                        row = {"model": model, "target": target, "budget": budget, "agent": agent, "seed": seed, "path": path}
+                        row = {"model": model, "target": target, "objective": objective, "budget": budget, "agent": agent,
+                               "seed": seed, "path": path}
                         rows.append(row)
                         try:
                             validate_spec(spec_from_dict(body))

@@ -126,6 +126,17 @@ def running_server(data_dir: Path, workers: int = 1, **env: str) -> Iterator[Ser
         server.stop()
 
 
+def stop_worker(proc: subprocess.Popen) -> None:
+    """SIGTERM a process group started by ``start_worker``, SIGKILL if it lingers 20 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def start_worker(env: dict[str, str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hwsearch", "worker", *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 

@@ -7,28 +7,15 @@ stand-in: it shares only the database).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.service import Server, create_key, running_server, start_worker, wait_for
+from tests.service import Server, create_key, running_server, start_worker, stop_worker, wait_for
 
 MEASURE = {"model": "digits-cnn", "queue": "box2", "name": "box2-cpu", "warmup": 1, "repeats": 3}
 SEARCH = {"model": "digits-cnn", "objective": "latency", "budget": {"relative": 1.0}, "agent": "uniform", "episodes": 2, "seed": 0}
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +43,7 @@ def test_a_measurement_waits_for_its_queue_then_stores_a_table_a_search_can_use(
     try:
         done = wait_for(alice, job["id"], ("succeeded", "failed", "cancelled"), timeout=120)
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert done["state"] == "succeeded", done.get("error")
     table = done["summary"]["table"]
     assert table.startswith("upload:") and done["summary"]["shapes"] >= 1 and done["summary"]["measured_on"]

@@ -8,14 +8,11 @@ Real processes: ``hwsearch serve`` with its local worker, and a second worker on
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.service import Server, create_key, running_server, start_worker, wait_for
+from tests.service import Server, create_key, running_server, start_worker, stop_worker, wait_for
 
 SEARCH = {"model": "digits-cnn", "target": "bismo-edge", "objective": "latency", "budget": {"relative": 0.5},
           "agent": "uniform", "episodes": 2, "seed": 0, "eval_samples": 100}
@@ -70,13 +67,7 @@ def test_a_named_queue_waits_for_its_machine(server, alice, policy_id, tmp_path:
     try:
         done = wait_for(alice, job["id"], TERMINAL, timeout=180)
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+        stop_worker(worker)
     assert done["state"] == "succeeded", done.get("error")
     assert all(m["repeats"] == 2 for m in _figures(alice, policy_id)["models"])  # the newer timing replaced the first
 
