@@ -26,9 +26,10 @@ from hwsearch.search import build_problem, run_search, spec_from_dict  # noqa: E
 
 def replay(spec: dict, policies: list[Policy], reuse: bool) -> tuple[list[float], float]:
     """Accuracies of ``policies`` and the seconds spent scoring them."""
+    from hwsearch.search import scoring
+
+    scoring.PREFIX_REUSE = reuse
     scorer = build_problem(spec_from_dict(spec)).scorer
-    if not reuse:
-        scorer.reuse = None
     start = time.perf_counter()
     values = [scorer.accuracy(p) for p in policies]
     return values, time.perf_counter() - start

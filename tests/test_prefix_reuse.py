@@ -120,9 +120,10 @@ def test_an_untraceable_model_gets_no_reuse():
     assert PrefixReuse.build(qmodel, _batches(torch.rand(16, 1, 8, 8))) is None
 
 
-def test_the_scorer_scores_the_same_with_and_without_reuse():
-    from hwsearch.search import build_problem, spec_from_dict
+def test_the_scorer_scores_the_same_with_and_without_reuse(monkeypatch):
+    from hwsearch.search import build_problem, scoring, spec_from_dict
 
+    monkeypatch.setattr(scoring, "PREFIX_REUSE", True)
     problem = build_problem(spec_from_dict({"model": "digits-mobilenet", "target": "bismo-edge", "budget": {"relative": 0.5},
                                             "eval_samples": 200, "agent": "random", "episodes": 5}))
     scorer = problem.scorer
