@@ -14,10 +14,10 @@ that climb may end early (a local optimum); ``--no-climb`` turns the climb off, 
 learns for every one of the episodes (the slowest case; its sparse noise stays on;
 written to ``search_speed_no_climb.json``).
 
-``--no-reuse`` scores every policy by a full forward pass, to see what re-running only the
-layers after the first changed one (``hwsearch.quant.reuse``) saves.
+``--prefix-reuse`` re-runs only the layers after the first changed one
+(``hwsearch.quant.reuse``, off by default in the search) to see what it saves.
 
-``python benchmarks/search_speed.py [--model M --target T] [--agent ddpg] [--episodes 300] [--checkpoint] [--no-climb] [--no-reuse] [--out F]``
+``python benchmarks/search_speed.py [--model M --target T] [--agent ddpg] [--episodes 300] [--checkpoint] [--no-climb] [--prefix-reuse] [--out F]``
 """
 
 from __future__ import annotations
@@ -46,15 +46,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", action="store_true", help="also checkpoint after every episode")
     p.add_argument("--no-climb", action="store_true", help="RL agents learn to the end (climb_after_stall None)")
-    p.add_argument("--no-reuse", action="store_true", help="score every policy by a full forward pass (no hwsearch.quant.reuse)")
+    p.add_argument("--prefix-reuse", action="store_true", help="score with hwsearch.quant.reuse (off by default)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     name = "search_speed_no_climb.json" if args.no_climb else "search_speed.json"
     out = args.out or ROOT / "benchmarks" / "results" / name
-    if args.no_reuse:
+    if args.prefix_reuse:
         from hwsearch.search import scoring
 
-        scoring.PrefixReuse.build = staticmethod(lambda *a, **k: None)
+        scoring.PREFIX_REUSE = True
     options = {"climb_after_stall": None} if args.no_climb else None
     import torch
 
@@ -90,7 +90,7 @@ def main() -> None:
         "outside_eval_share": round(outside / total, 3),
         "best_accuracy": result.best.accuracy,
         "checkpoint_every_episode": args.checkpoint,
-        "prefix_reuse": not args.no_reuse,
+        "prefix_reuse": args.prefix_reuse,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -69,7 +69,6 @@ class Cut:
     """A node every later node reaches only through it, with the layers computed before it."""
 
     node: fx.Node
-    position: int
     layers_before: int  # how many quantizable layers (in graph order) come before it
 
 
@@ -97,7 +96,7 @@ def find_cuts(gm: fx.GraphModule, layer_targets: set[str]) -> tuple[list[Cut], l
         # nothing before the source is used after it, and no user writes into it
         if (p == 0 or last_use[p - 1] <= p) and not any(_mutates(u, modules) for u in source.users):
             if not cuts or cuts[-1].node is not source:
-                cuts.append(Cut(source, p, before))
+                cuts.append(Cut(source, before))
     return cuts, [str(n.target) for n in layers]
 
 
