@@ -5,6 +5,7 @@ from __future__ import annotations
 from stable_baselines3 import DDPG
 
 from agents.rl import (
+    DEFAULT_CHEAP_STARTS,
     DEFAULT_CLIMB_AFTER_STALL,
     DEFAULT_NOISE_DECISIONS,
     HAQ_ACTOR_LR,
@@ -32,7 +33,9 @@ class DDPGAgent(SB3Agent):
     HAQ), ``climb_after_stall`` (0.5: after half the episodes without a new best,
     hill-climb from the best; None: never, as HAQ), ``climb_restarts`` (True: a climb at a
     local optimum starts again from the best measured policy not yet a start, so every
-    episode is spent; False: the search ends there), plus ``SB3Agent``'s (among them
+    episode is spent; False: the search ends there), ``cheap_starts`` (8: the first
+    episodes, at most a tenth of them, are the best uniform policies and the fisher ILP's
+    answers, so the search is never worse than those; 0: none, as HAQ), plus ``SB3Agent``'s (among them
     ``fresh_proposals``, False: True moves a policy the run already measured to an
     unmeasured neighbour, so no episode repeats one);
     ``net_arch`` defaults to [128, 128] (HAQ: 300x300, which doubles the agent's share of
@@ -59,9 +62,12 @@ class DDPGAgent(SB3Agent):
         climb_after_stall: float | None = DEFAULT_CLIMB_AFTER_STALL,
         noise_decisions: float | None = DEFAULT_NOISE_DECISIONS,
         climb_restarts: bool = True,
+        cheap_starts: int = DEFAULT_CHEAP_STARTS,
         **options,
     ) -> None:
-        super().__init__(climb_after_stall=climb_after_stall, climb_restarts=climb_restarts, **options)
+        super().__init__(
+            climb_after_stall=climb_after_stall, climb_restarts=climb_restarts, cheap_starts=cheap_starts, **options
+        )
         if noise_decisions is not None and noise_decisions <= 0:
             raise ValueError(f"noise_decisions must be > 0 or None, got {noise_decisions}")
         self.noise_decisions = noise_decisions

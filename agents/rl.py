@@ -69,6 +69,7 @@ from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.noise import ActionNoise
 
 from agents.base import Agent
+from agents.cheap_starts import propose_cheap_starts
 from agents.refine import refine
 from hwsearch.env import MixedPrecisionEnv
 from hwsearch.core.run import SearchRun
@@ -80,6 +81,7 @@ HAQ_BASELINE_ALPHA = 0.5  # moving average of batch means: baseline += alpha * (
 HAQ_ACTOR_LR = 1e-4
 HAQ_CRITIC_LR = 1e-3
 DEFAULT_CLIMB_AFTER_STALL = 0.5  # DDPG's; see the module docstring
+DEFAULT_CHEAP_STARTS = 8  # DDPG's: episodes given to the one-shot searches' answers (agents.cheap_starts)
 DEFAULT_NOISE_DECISIONS = 4  # DDPG's: decisions perturbed per episode, on average (HAQ: all)
 
 
@@ -217,14 +219,16 @@ class EpisodeRewardBuffer(ReplayBuffer):
 class StopWhenDone(BaseCallback):
     """Stops ``learn`` once the runner has set ``run.stopped``, or, with ``patience``, once
     that many episodes in a row brought no new best (``stalled``), keeping the agent's own
-    record of what each finished episode measured (``outcomes``; ``best`` indexes the
-    first of the most accurate)."""
+    record of what each finished episode measured (``outcomes``, after the episodes the
+    search proposed before learning, ``prior``; ``best`` indexes the first of the most accurate)."""
 
-    def __init__(self, run: SearchRun, env: MixedPrecisionEnv, patience: int | None = None) -> None:
+    def __init__(
+        self, run: SearchRun, env: MixedPrecisionEnv, patience: int | None = None, prior: list | tuple = ()
+    ) -> None:
         super().__init__()
         self.run, self.env, self.patience = run, env, patience
-        self.outcomes: list = []
-        self.best = 0
+        self.outcomes: list = list(prior)
+        self.best = max(range(len(self.outcomes)), key=lambda k: (self.outcomes[k].accuracy, -k), default=0)
         self.stalled = False
 
     def _on_step(self) -> bool:
@@ -270,9 +274,15 @@ class SB3Agent(Agent):
         climb_after_stall: float | None = None,
         fresh_proposals: bool = False,
         climb_restarts: bool = False,
+        cheap_starts: int = 0,
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        if isinstance(cheap_starts, float) and cheap_starts.is_integer():  # JSON's 8.0
+            cheap_starts = int(cheap_starts)
+        if isinstance(cheap_starts, bool) or not isinstance(cheap_starts, int) or cheap_starts < 0:
+            raise ValueError(f"cheap_starts must be an integer >= 0, got {cheap_starts!r}")
+        self.cheap_starts = cheap_starts
         self.learn_from_fitted = learn_from_fitted
         self.fresh_proposals = bool(fresh_proposals)  # SearchRun.fresh: no episode on a known policy
         self.climb_restarts = bool(climb_restarts)  # a climb at a local optimum starts again (agents.refine)
@@ -321,6 +331,9 @@ class SB3Agent(Agent):
     def search(self, run: SearchRun, episodes: int, seed: int) -> None:
         import torch
 
+        starts = propose_cheap_starts(run, min(self.cheap_starts, episodes // 10), seed)
+        if run.stopped:  # cancelled, or a search no longer than its starts
+            return
         run.fresh_proposals = self.fresh_proposals
         env = MixedPrecisionEnv(run, action=self.action, decisions=self.decisions, fitted_trajectory=self.learn_from_fitted)
         env.reset(seed=seed)
@@ -337,7 +350,7 @@ class SB3Agent(Agent):
             # a generous step limit: the callback stops at the episode budget (PPO collects
             # whole rollouts, so it may need more steps than episodes x steps per episode)
             total = (episodes + 1) * env.steps_per_episode * 4
-            done = StopWhenDone(run, env, patience)
+            done = StopWhenDone(run, env, patience, prior=starts)
             self.model.learn(total_timesteps=total, callback=done, tb_log_name=self.name)
         finally:
             torch.set_num_threads(threads)

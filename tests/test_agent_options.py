@@ -12,7 +12,7 @@ from hwsearch.cli.search import _agent_options
 from hwsearch.search import SpecError, run_search, spec_from_dict, validate_spec
 
 SPEC = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.6}, "agent": "ddpg", "episodes": 8, "seed": 0, "eval_samples": 200}
-PLAIN_HAQ = {"noise_decisions": None, "climb_after_stall": None}
+PLAIN_HAQ = {"noise_decisions": None, "climb_after_stall": None, "cheap_starts": 0}
 
 
 @pytest.mark.parametrize(
