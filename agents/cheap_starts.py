@@ -5,7 +5,10 @@ sensitivities) a few backward passes and its handful of candidates; on HAQ's 53-
 MobileNetV2 at 1/2 of int8 on haq-mobilenetv2, fisher's answer beat 300 episodes of DDPG
 by a point on the test split (docs/benchmarks.md). Proposing those answers first makes
 the search's best at least as good as theirs on the search's own images, and gives the
-climb that ends a stalled search (``agents.refine``) a good place to restart from.
+climb that ends a stalled search (``agents.refine``) a good place to restart from. The
+search's closing confirmation measures them too (``SearchRun.confirm_also``): the top few
+by the search's own images are partly luck, and a start outside them could be the better
+policy on more images (it was, on MobileNetV2: docs/benchmarks.md).
 
 ``measure_sensitivity``'s ILP (``ilp``) is not among them: its probes are layers x widths
 evaluations, about as many as the search's episodes on a deep network.
@@ -56,4 +59,5 @@ def propose_cheap_starts(run: SearchRun, limit: int, seed: int) -> list[Evaluate
         from agents.gradient import FisherAgent  # torch.func: only when it is used
 
         FisherAgent(candidates=left).search(capped, left, seed)
+    run.confirm_also.update(record.policy for record in capped.records)
     return capped.records

@@ -39,6 +39,25 @@ def test_confirm_can_prefer_a_lower_ranked_policy_and_pools_by_sample_counts():
     assert confirm(rows, extra.__getitem__, top=2, search_samples=100, samples=0) is None
 
 
+def test_policies_named_also_are_confirmed_whatever_their_rank():
+    p = _policies(4)
+    rows = [(p[0], 0.90, 1.0, 1), (p[1], 0.89, 1.0, 2), (p[2], 0.50, 1.0, 3), (p[3], 0.40, 1.0, 4)]
+    extra = {p[0]: 0.80, p[1]: 0.81, p[2]: 0.99, p[3]: 0.10}
+    done = confirm(rows, extra.__getitem__, top=2, search_samples=100, samples=300, also={p[2], p[0]})
+    assert [c.policy for c in done.candidates] == [p[0], p[1], p[2]]  # p[0] once; p[3] never measured
+    assert done.best.policy == p[2]
+
+
+def test_ddpg_confirms_its_cheap_starts_besides_its_top_episodes():
+    body = {**BASE, "agent": "ddpg", "episodes": 40, "confirm_top": 2, "seed": 0}
+    result = run_search(body, agent_options={"net_arch": [32, 32], "warmup_episodes": 2})
+    starts = {r.policy for r in result.history[:4]}  # a tenth of 40 episodes
+    confirmed = {Policy.from_dict(c["policy"]) for c in result.confirmation["candidates"]}
+    assert starts <= confirmed and len(confirmed) <= 2 + len(starts)
+    plain = run_search(body, agent_options={"net_arch": [32, 32], "warmup_episodes": 2, "cheap_starts": 0})
+    assert len(plain.confirmation["candidates"]) == 2
+
+
 def test_search_result_is_the_confirmed_choice_measured_on_unseen_images():
     spec = spec_from_dict({**BASE, "confirm_top": 3})
     result = run_search(spec)

@@ -71,6 +71,8 @@ class SearchRun:
         #: move a proposal this run already measured to an unmeasured neighbour (``fresh``)
         self.fresh_proposals = False
         self.moved = 0  # proposals moved so
+        #: policies the closing confirmation measures whatever their rank (an agent's cheap starts)
+        self.confirm_also: set = set()
         self._start = time.perf_counter()
         self.callbacks = list(callbacks)
         for callback in self.callbacks:

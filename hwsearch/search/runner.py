@@ -141,7 +141,7 @@ def run_search(
         best = problem.evaluated(int8, int8_acc, problem.int8)
     confirmation = None
     if tracker.confirms and run.history and not run.cancelled:
-        confirmed = confirm_history(problem, run.history)
+        confirmed = confirm_history(problem, run.history, run.confirm_also)
         if confirmed is not None:
             best, confirmation = confirmed
     finetuned, finetuned_weights = None, None
