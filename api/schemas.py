@@ -110,8 +110,9 @@ class PolicyDetail(PolicySummary):
     verification: dict[str, Any] | None = Field(
         None,
         description="Predicted against measured latency (POST /policies/{id}/verify): predicted_ms (the table's sum), "
-        "measured_ms (the exported ONNX model's median in onnxruntime), ratio, measured_on, and the same for uniform int8 "
-        "and the float model under 'models'; null until a verification ran.",
+        "measured_ms (the exported ONNX model's median in onnxruntime), ratio, runtime_predicted_ms (the table's sum with "
+        "the layers onnxruntime leaves in float priced at fp32) and runtime_ratio, measured_on, and the same for uniform "
+        "int8 and the float model under 'models'; null until a verification ran.",
     )
 
 

@@ -47,6 +47,7 @@ from hwsearch.core.policy import FLOAT_BITS, Policy  # noqa: E402
 from hwsearch.export.calibrated import calibrate  # noqa: E402
 from hwsearch.export.onnx_qdq import export_onnx, float_onnx  # noqa: E402
 from hwsearch.search.problem import trace_model  # noqa: E402
+from hwsearch.verify import integer_layers, runtime_reference  # noqa: E402
 from hwsearch.zoo import MODELS, build_model  # noqa: E402
 from latency_tables.lookup import TableTarget  # noqa: E402
 from latency_tables.measured import measure_specs, measured_table_text, time_samples  # noqa: E402
@@ -132,8 +133,8 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
             doc = {"layers": [{"name": n, "weight_bits": policy[n].weight_bits, "activation_bits": policy[n].activation_bits} for n in names]}
             content = export_onnx(calibrate(doc, model, calib), calib[:1])
         samples = time_samples(content, {_input_name(content): x}, warmup, repeats)
-        integer = integer_layers(content) if label != "fp32" else set()
-        fusion_aware = sum(target.cost(s, *((8, 8) if s.name in integer else (FLOAT_BITS, FLOAT_BITS))).latency_ms for s in specs)
+        integer = integer_layers(content, {n: f"{n}.weight" for n in names}) if label != "fp32" else set()
+        fusion_aware = target.policy_cost(specs, runtime_reference(policy, names, integer)).latency_ms
         rows[label] = {
             "predicted_ms": target.policy_cost(specs, policy).latency_ms,
             "integer_layers": len(integer),
@@ -147,28 +148,6 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
             "ops_after_optimisation": fused_ops(content),
         }
     return {"model": name, "input": list(shape), "trained_weights": trained, "measure_table_s": round(measure_s, 1), "policies": rows}
-
-
-def integer_layers(content: bytes) -> set[str]:
-    """Layers of a QDQ export onnxruntime can run as one integer kernel, read off the graph
-    before running it: the layer's Conv/Gemm output goes only to a QuantizeLinear, directly
-    or through one ReLU/Clip (which the kernel absorbs). The
-    others (a conv feeding a residual Add or a pooling average) run in float on
-    dequantized weights, at about their fp32 cost."""
-    graph = onnx.load_from_string(content).graph
-    readers: dict[str, list] = {}
-    for node in graph.node:
-        for tensor in node.input:
-            readers.setdefault(tensor, []).append(node)
-    out = set()
-    for node in graph.node:
-        if node.op_type in ("Conv", "Gemm") and node.input[1].endswith(".weight"):
-            after = readers.get(node.output[0], [])
-            if len(after) == 1 and after[0].op_type in ("Relu", "Clip"):  # fused into the kernel
-                after = readers.get(after[0].output[0], [])
-            if len(after) == 1 and after[0].op_type == "QuantizeLinear":
-                out.add(node.input[1].removesuffix(".weight"))
-    return out
 
 
 def trained_like_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:

@@ -7,6 +7,13 @@ N runs and their spread), and does the same for uniform int8 and for the float m
 the user sees whether the table ranks and sizes them as the runtime does. The timings
 mean most for a table measured here (``hwsearch hardware measure``); for a simulated
 target they show only what this CPU does with the same models.
+
+The table's sum assumes every layer runs at the widths the policy gives it. onnxruntime
+runs a QDQ layer as one integer kernel only where its output goes straight (or through a
+ReLU/Clip it absorbs) into a QuantizeLinear; a conv feeding a residual Add or a global
+pool runs in float on dequantized weights. ``runtime_predicted_ms`` prices those layers
+at the table's fp32 entry instead (``integer_layers`` reads them off the exported graph;
+docs/hardware.md compares the two predictions with measured times).
 """
 
 from __future__ import annotations
@@ -56,11 +63,18 @@ class VerifiedModel:
     name: str  # policy | uniform_int8 | float
     predicted_ms: float | None
     measured: Timing
+    runtime_predicted_ms: float | None = None  # the layers the runtime leaves in float priced at fp32
+    integer_layers: int | None = None  # layers onnxruntime runs as integer kernels
 
     @property
     def ratio(self) -> float | None:
         """measured / predicted (1.0: the table is exact)."""
         return self.measured.median_ms / self.predicted_ms if self.predicted_ms else None
+
+    @property
+    def runtime_ratio(self) -> float | None:
+        """measured / runtime-aware prediction."""
+        return self.measured.median_ms / self.runtime_predicted_ms if self.runtime_predicted_ms else None
 
 
 @dataclass(frozen=True)
@@ -80,10 +94,19 @@ class Verification:
             "predicted_ms": policy.predicted_ms,
             "measured_ms": policy.measured.median_ms,
             "ratio": policy.ratio,
+            "runtime_predicted_ms": policy.runtime_predicted_ms,
+            "runtime_ratio": policy.runtime_ratio,
             "target": self.target,
             "batch": self.batch,
             "threads": self.threads,
-            "models": [{"name": m.name, "predicted_ms": m.predicted_ms, "ratio": m.ratio, **asdict(m.measured)} for m in self.models],
+            "models": [
+                {
+                    "name": m.name, "predicted_ms": m.predicted_ms, "ratio": m.ratio,
+                    "runtime_predicted_ms": m.runtime_predicted_ms, "runtime_ratio": m.runtime_ratio,
+                    "integer_layers": m.integer_layers, **asdict(m.measured),
+                }
+                for m in self.models
+            ],
         }
 
 
@@ -102,6 +125,44 @@ def predicted_ms(target: CostModel, specs: list, policy: Policy) -> float | None
     except (TableError, KeyError, ValueError):
         return None
     return None if math.isnan(value) else value
+
+
+def integer_layers(content: bytes, weights: dict[str, str]) -> set[str]:
+    """The layers of a QDQ export that onnxruntime runs as one integer kernel, read off the
+    graph: the Conv/Gemm/MatMul taking the layer's weight tensor (``weights``: layer -> its
+    name in the export) feeds only a QuantizeLinear, directly or through one ReLU/Clip."""
+    graph = onnx.load_from_string(content).graph
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for tensor in node.input:
+            readers.setdefault(tensor, []).append(node)
+    layer_of = {tensor: layer for layer, tensor in weights.items()}
+    found = set()
+    for node in graph.node:
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2 or node.input[1] not in layer_of:
+            continue
+        after = readers.get(node.output[0], [])
+        if len(after) == 1 and after[0].op_type in ("Relu", "Clip"):  # absorbed by the kernel
+            after = readers.get(after[0].output[0], [])
+        if len(after) == 1 and after[0].op_type == "QuantizeLinear":
+            found.add(layer_of[node.input[1]])
+    return found
+
+
+def runtime_reference(policy: Policy, names: list[str], integer: set[str]) -> Policy:
+    """``policy`` with the layers the runtime leaves in float at fp32 (what it really runs)."""
+    return Policy({n: (policy[n].weight_bits, policy[n].activation_bits) if n in integer else (FLOAT_BITS, FLOAT_BITS)
+                   for n in names})
+
+
+def weight_tensors(doc: dict, names: list[str]) -> dict[str, str]:
+    """Layer -> the name its weight has in the export (``<layer>.weight`` for a built-in or
+    Python model; the user's own initializer name for an ONNX model)."""
+    if is_onnx(doc["model"]):
+        from hwsearch.export.onnx_user_qdq import layer_tensors
+
+        return {layer: weight for layer, (weight, _) in layer_tensors(doc["model"], names).items()}
+    return {name: f"{name}.weight" for name in names}
 
 
 def _input_name(content: bytes) -> str:
@@ -145,8 +206,16 @@ def verify_policy(
         ),
         "float": (float_content, Policy.uniform(names, FLOAT_BITS)),
     }
+    weights = weight_tensors(doc, names)
     models = []
     for name, (content, reference) in exports.items():
         samples = time_samples(content, {_input_name(content): x}, warmup, repeats, threads)
-        models.append(VerifiedModel(name, predicted_ms(target, specs, reference), Timing.of(samples, warmup)))
+        if name == "float":  # no Q/DQ: every layer is float, as the table's fp32 entries assume
+            integer, runtime = set(), predicted_ms(target, specs, reference)
+        else:
+            integer = integer_layers(content, weights)
+            runtime = predicted_ms(target, specs, runtime_reference(reference, names, integer))
+        models.append(
+            VerifiedModel(name, predicted_ms(target, specs, reference), Timing.of(samples, warmup), runtime, len(integer))
+        )
     return Verification(target.name, target.batch, threads, models)

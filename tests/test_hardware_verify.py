@@ -57,3 +57,49 @@ def test_verify_table_output_and_one_line_errors(measured_policy, tmp_path):
     table = json.loads(measured_policy.read_text())["spec"]["target"]
     given = runner.invoke(app, ["hardware", "verify", str(moved), "--table", table, "--json", "--repeats", "2", "--warmup", "0"])
     assert given.exit_code == 0, given.output
+
+
+def test_verify_reports_a_runtime_aware_prediction(measured_policy):
+    """digits-cnn's convs each feed a ReLU then a quantizer, so at int8 onnxruntime runs
+    them as integer kernels; the float model's runtime-aware prediction is its plain one."""
+    done = runner.invoke(app, ["hardware", "verify", str(measured_policy), "--json", "--repeats", "3", "--warmup", "0"])
+    assert done.exit_code == 0, done.output
+    models = {m["name"]: m for m in json.loads(done.stdout)["models"]}
+    assert models["float"]["integer_layers"] == 0
+    assert models["float"]["runtime_predicted_ms"] == pytest.approx(models["float"]["predicted_ms"])
+    int8 = models["uniform_int8"]
+    assert 0 < int8["integer_layers"] <= 6 and int8["runtime_predicted_ms"] > 0
+    assert int8["runtime_ratio"] == pytest.approx(int8["median_ms"] / int8["runtime_predicted_ms"])
+
+
+def _graph(*nodes) -> bytes:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    return helper.make_model(helper.make_graph(list(nodes), "g", [x], [x])).SerializeToString()
+
+
+def test_integer_layers_are_those_whose_output_goes_straight_to_a_quantizer():
+    from onnx import helper
+
+    from hwsearch.core.policy import Policy
+    from hwsearch.verify import integer_layers, runtime_reference
+
+    content = _graph(
+        helper.make_node("Conv", ["x", "a.w"], ["a"]),
+        helper.make_node("QuantizeLinear", ["a", "s"], ["qa"]),  # a: straight into a quantizer
+        helper.make_node("Conv", ["qa", "b.w"], ["b"]),
+        helper.make_node("Relu", ["b"], ["rb"]),
+        helper.make_node("QuantizeLinear", ["rb", "s"], ["qb"]),  # b: through a ReLU the kernel absorbs
+        helper.make_node("Conv", ["qb", "c.w"], ["c"]),
+        helper.make_node("Add", ["c", "x"], ["y"]),  # c: into a residual add, left in float
+        helper.make_node("Gemm", ["y", "d.w"], ["d"]),
+        helper.make_node("QuantizeLinear", ["d", "s"], ["qd"]),
+        helper.make_node("Identity", ["d"], ["other"]),  # d: read twice, left in float
+    )
+    weights = {name: f"{name}.w" for name in "abcd"}
+    assert integer_layers(content, weights) == {"a", "b"}
+    policy = Policy({name: (4, 6) for name in "abcd"})
+    assert dict(runtime_reference(policy, list("abcd"), {"a", "b"})) == dict(
+        Policy({"a": (4, 6), "b": (4, 6), "c": (32, 32), "d": (32, 32)})
+    )

@@ -613,4 +613,7 @@ def test_policy_page_queues_a_timing_and_shows_predicted_against_measured(deskto
     assert page.locator("#verify-table tbody tr").count() == 3
     measured = page.text_content("#verify-table tr[data-model='policy'] .measured")
     assert measured == page.evaluate("v => HW.ms(v)", figures["measured_ms"])
+    runtime = next(m for m in figures["models"] if m["name"] == "policy")["runtime_predicted_ms"]
+    shown = page.text_content("#verify-table tr[data-model='policy'] .runtime-predicted")
+    assert shown == ("–" if runtime is None else page.evaluate("v => HW.ms(v)", runtime))
     assert figures["measured_on"] in page.text_content("#verify-meta")

@@ -161,7 +161,7 @@ def measure_cmd(
 @app.command("verify")
 def verify_cmd(
     policy_file: Annotated[Path, typer.Argument(help="policy file written by 'hwsearch search' (hwsearch.policy/v1)")],
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON (predicted_ms, measured_ms, every model)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (predicted_ms, measured_ms, runtime_predicted_ms, every model)")] = False,
     table: Annotated[
         Path | None, typer.Option(help="the .csv table to predict with (default: the policy's target by name)")
     ] = None,
@@ -190,8 +190,11 @@ def verify_cmd(
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
     out = Table(title=f"{policy_file.name}: predicted by {result.target} (batch {result.batch}), measured here ({result.threads} thread(s))")
-    for column in ("model", "predicted ms", "measured ms (median)", "p10-p90 ms", "measured / predicted"):
-        out.add_column(column, justify="left" if column == "model" else "right")
+    columns = ("model", "predicted ms", "measured ms (median)", "p10-p90 ms", "measured / predicted",
+               "runtime-aware ms", "measured / runtime-aware", "int layers")
+    out.add_column(columns[0], no_wrap=True)
+    for column in columns[1:]:
+        out.add_column(column, justify="right")
     for m in result.models:
         out.add_row(
             m.name,
@@ -199,5 +202,9 @@ def verify_cmd(
             f"{m.measured.median_ms:.4g}",
             f"{m.measured.p10_ms:.4g}-{m.measured.p90_ms:.4g}",
             "n/a" if m.ratio is None else f"{m.ratio:.2f}",
+            "n/a" if m.runtime_predicted_ms is None else f"{m.runtime_predicted_ms:.4g}",
+            "n/a" if m.runtime_ratio is None else f"{m.runtime_ratio:.2f}",
+            str(m.integer_layers),
         )
     console.print(out)
+    console.print("runtime-aware: the layers onnxruntime leaves in float (no integer kernel for them) priced at fp32")

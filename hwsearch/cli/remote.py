@@ -231,9 +231,11 @@ def verify(
         if done["state"] != "succeeded":
             fail(f"job {job['id']} {done['state']}: {done['error'] or 'no timing'}")
         figures = client.policy(policy_id)["verification"]
-    table = _table("model", "predicted", "measured (median ms)", "measured / predicted")
+    table = _table("model", "predicted", "measured (median ms)", "measured / predicted", "runtime-aware", "measured / runtime-aware")
+    ratio = lambda value: "-" if value is None else f"{value:.2f}"  # noqa: E731
     for m in figures["models"]:
-        table.add_row(m["name"], _num(m["predicted_ms"]), _num(m["median_ms"]), "-" if m["ratio"] is None else f"{m['ratio']:.2f}")
+        table.add_row(m["name"], _num(m["predicted_ms"]), _num(m["median_ms"]), ratio(m["ratio"]),
+                      _num(m.get("runtime_predicted_ms")), ratio(m.get("runtime_ratio")))  # absent: timed before they existed
     console.print(table)
     console.print(f"measured on {figures['measured_on']}")
 

@@ -100,7 +100,9 @@
       el("th", {}, label[m.name] || m.name),
       el("td", { class: "num predicted" }, m.predicted_ms != null ? HW.ms(m.predicted_ms) : "–"),
       el("td", { class: "num measured" }, HW.ms(m.median_ms)),
-      el("td", { class: "num" }, m.ratio != null ? `${m.ratio.toFixed(2)} ×` : "–")));
+      el("td", { class: "num" }, m.ratio != null ? `${m.ratio.toFixed(2)} ×` : "–"),
+      el("td", { class: "num runtime-predicted" }, m.runtime_predicted_ms != null ? HW.ms(m.runtime_predicted_ms) : "–"),
+      el("td", { class: "num" }, m.runtime_ratio != null ? `${m.runtime_ratio.toFixed(2)} ×` : "–")));
     document.querySelector("#verify-table tbody").replaceChildren(...rows);
     document.getElementById("verify-table").hidden = false;
     document.getElementById("verify-meta").textContent =
