@@ -7,7 +7,9 @@ this machine, one onnxruntime thread, batch 1:
    and fp32 kernels, median of repeats);
 2. build three policies: uniform int8, uniform fp32, and the table's fastest mix (each
    layer in whichever format the table says is faster: what a search returns when
-   accuracy does not separate them);
+   accuracy does not separate them); for a model with data, a fourth: the policy a
+   search on the measured table returns (``fisher``, budget: uniform int8's predicted
+   latency, widths 8 and 32), the mixed policy a user would deploy;
 3. export each as the deployed model (QDQ ONNX; the float model for fp32), time it whole,
    and compare with the table's prediction (the sum of its layers' entries);
 4. model the gap. A layer timed alone pays one ``session.run`` of fixed overhead that a
@@ -126,7 +128,11 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
     mixed = Policy({n: (b, b) for n, b in faster.items()})
     x = calib[:1].numpy()
     rows = {}
-    for label, policy in (("uniform_int8", int8), ("fp32", fp32), ("fastest_mix", mixed)):
+    policies = [("uniform_int8", int8), ("fp32", fp32), ("fastest_mix", mixed)]
+    searched = searched_policy(name, measured_table_text(results, "here", name, 1, warmup, repeats)) if trained else None
+    if searched is not None:
+        policies.append(("searched", searched))
+    for label, policy in policies:
         if label == "fp32":
             content = float_onnx(model, calib[:1]).SerializeToString()
         else:
@@ -148,6 +154,21 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
             "ops_after_optimisation": fused_ops(content),
         }
     return {"model": name, "input": list(shape), "trained_weights": trained, "measure_table_s": round(measure_s, 1), "policies": rows}
+
+
+def searched_policy(name: str, table_text: str) -> Policy:
+    """What a search on this machine's table returns for ``name``: the fisher agent (one
+    backward pass, five candidates) at uniform int8's predicted latency, widths 8 and 32."""
+    import tempfile
+
+    from hwsearch.search import run_search
+    from latency_tables.measured import write_measured_table
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_measured_table(Path(tmp) / f"{name}.csv", table_text)
+        result = run_search({"model": name, "target": str(path), "budget": {"relative": 1.0}, "agent": "fisher",
+                             "episodes": 5, "eval_samples": 500, "weight_bits": "8,32", "activation_bits": "8,32"})
+    return result.best.policy
 
 
 def trained_like_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
@@ -201,6 +222,9 @@ def main() -> None:
         pol = m["policies"]
         m["mix_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
         m["mix_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
+        if "searched" in pol:
+            m["searched_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol["searched"]["measured_ms"]
+            m["searched_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol["searched"]["measured_ms"]
     doc = {
         "benchmark": "predicted_vs_measured",
         "machine": f"{platform.machine()} {platform.processor()}".strip(),
