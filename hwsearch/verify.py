@@ -210,12 +210,11 @@ def verify_policy(
     models = []
     for name, (content, reference) in exports.items():
         samples = time_samples(content, {_input_name(content): x}, warmup, repeats, threads)
+        predicted = predicted_ms(target, specs, reference)
         if name == "float":  # no Q/DQ: every layer is float, as the table's fp32 entries assume
-            integer, runtime = set(), predicted_ms(target, specs, reference)
+            integer, runtime = set(), predicted
         else:
             integer = integer_layers(content, weights)
             runtime = predicted_ms(target, specs, runtime_reference(reference, names, integer))
-        models.append(
-            VerifiedModel(name, predicted_ms(target, specs, reference), Timing.of(samples, warmup), runtime, len(integer))
-        )
+        models.append(VerifiedModel(name, predicted, Timing.of(samples, warmup), runtime, len(integer)))
     return Verification(target.name, target.batch, threads, models)
