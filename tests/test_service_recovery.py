@@ -12,6 +12,9 @@ from tests.service import Server, create_key, start_worker, wait_for
 
 JOB = {"model": "digits-cnn", "target": "bismo-edge", "budget": {"relative": 0.5}, "agent": "ddpg", "episodes": 26, "seed": 3}
 KILL_AFTER = 21  # past DDPG's 20 random warm-up episodes, so the agent's learned state must survive
+# enough episodes after the kill point that a fast machine cannot finish the job between
+# the poll that sees episode 21 and the SIGKILL (CI once did, with 26)
+RESUMED_JOB = {**JOB, "episodes": 80}
 
 
 @pytest.fixture()
@@ -24,7 +27,7 @@ def server(tmp_path):
 @pytest.mark.slow
 def test_killed_worker_job_resumes_from_checkpoint(server):
     with server.client(create_key(server.env)) as client:
-        job = client.post("/jobs", json=JOB).json()
+        job = client.post("/jobs", json=RESUMED_JOB).json()
         first = start_worker(server.env, "--local")
         try:
             wait_for(client, job["id"], ("running",), min_episode=KILL_AFTER)
@@ -43,7 +46,7 @@ def test_killed_worker_job_resumes_from_checkpoint(server):
                     seen.append(job_now["progress"]["episode"])
                 time.sleep(0.05)
             assert job_now["attempts"] == 2
-            assert len(job_now["history"]) == JOB["episodes"]
+            assert len(job_now["history"]) == RESUMED_JOB["episodes"]
             # resumed from the checkpoint, not started over: no count went back below the kill point
             assert seen and min(seen) >= done_before - 1, (done_before, seen[:5])
         finally:
