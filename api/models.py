@@ -167,6 +167,18 @@ class UploadedFile:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class UploadChunk(Base):
+    """One piece of an uploaded file's bytes, keyed by the file's SHA-256: the store holds every
+    upload, so a worker with its own data dir (another machine) writes the file it needs from
+    here (``api.upload_blobs``). Pieces, not one value: a 200 MB model is never one row in memory."""
+
+    __tablename__ = "upload_chunks"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class UploadedModel(UploadedFile, Base):
     """A user's ONNX model."""
 

@@ -25,6 +25,7 @@ import signal
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from api import upload_blobs
 from api.app import CHILD_SETTINGS_ENV, PARENT_PID_ENV, create_app
 from api.db import Database, migrate
 from api.settings import Settings
@@ -93,6 +94,9 @@ def _serve(settings: Settings, host: str, port: int, signals: _StopSignals) -> N
     db = Database(settings.db_url)
     migrate(db.engine)
     first = ensure_first_key(db)
+    with db.session() as session:  # uploads from before the store kept their bytes
+        if copied := upload_blobs.backfill(session, settings.data_dir):
+            log.info("copied %s earlier upload(s) from %s into the store", copied, settings.data_dir)
     db.engine.dispose()
     if first:
         print(f"Created the first API key (shown once; send it as 'Authorization: Bearer KEY'): {first}", flush=True)

@@ -3,8 +3,9 @@
 At submit a job's table is parsed from the stored text in memory, never written to disk;
 the worker writes it once under the data dir when it runs the job (a search names its
 target by path, and a resumed job must find the same table). An uploaded model or data
-set is already a file under the data dir, named by its SHA-256: ``store_upload`` streams
-it there under a size limit, runs its check, and keeps it only if the check passes. ``server_spec`` turns a user's spec into
+set is a file under the data dir, named by its SHA-256: ``store_upload`` streams it there
+under a size limit, runs its check, and keeps it (and its bytes in the store, for workers
+with another data dir: ``api.upload_blobs``) only if the check passes. ``server_spec`` turns a user's spec into
 the one a search runs (paths instead of references); stored documents keep the user's.
 """
 
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, UploadFile
 from sqlalchemy.orm import Session
 
-from api import table_cache
+from api import table_cache, upload_blobs
 from api.deps import MAX_ID
 from api.errors import param_error
 from api.models import HardwareTable, Job, UploadedDataset, UploadedFile, UploadedModel
@@ -77,15 +78,20 @@ def upload_path(settings: Settings, row: UploadedFile) -> Path:
     return settings.data_dir / row.folder / f"{row.sha256}{row.suffix}"
 
 
+def upload_file(session: Session, settings: Settings, row: UploadedFile) -> Path:
+    """The upload's file under this process's data dir, fetched from the store if it is not there."""
+    return upload_blobs.local_file(session, upload_path(settings, row), row.sha256)
+
+
 def with_files(session: Session, settings: Settings, spec: dict[str, Any], owner_id: int) -> dict[str, Any]:
     """``spec`` with the owner's uploaded model and data set replaced by their files."""
     out = dict(spec)
     model = owned_model(session, spec.get("model"), owner_id)
     if model is not None:
-        out["model"] = str(upload_path(settings, model))
+        out["model"] = str(upload_file(session, settings, model))
     data = owned_dataset(session, spec.get("data"), owner_id)
     if data is not None:
-        out["data"] = f"npz:{upload_path(settings, data)}"
+        out["data"] = f"npz:{upload_file(session, settings, data)}"
     return out
 
 
@@ -150,7 +156,9 @@ def store_upload(
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    os.replace(temp, folder / f"{sha}{table.suffix}")
+    final = folder / f"{sha}{table.suffix}"
+    os.replace(temp, final)
+    upload_blobs.store_bytes(session, sha, final)  # committed with the row: a worker elsewhere fetches it
     row = table(
         owner_id=owner_id, name=name or Path(filename).stem, filename=filename, sha256=sha, size_bytes=size,
         report=report,
@@ -169,6 +177,8 @@ def delete_upload(session: Session, settings: Settings, row: UploadedFile, field
         raise HTTPException(409, f"{row.kind} {ref} is used by job(s) {', '.join(map(str, jobs))}; it cannot be deleted")
     path = upload_path(settings, row)
     session.delete(row)
+    session.flush()
+    upload_blobs.drop_if_unused(session, row.sha256)
     session.commit()
     if session.query(type(row)).filter_by(sha256=row.sha256).first() is None:
         path.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from api.openapi import answers
 from api.routes.jobs import job_out
 from api.models import HardwareTable, Job
 from api.schemas import HardwareOut, JobOut, MeasureRequest
-from api.uploads import UPLOAD_PREFIX, owned_model, owned_table, upload_path
+from api.uploads import UPLOAD_PREFIX, owned_model, owned_table, upload_file
 
 router = APIRouter(prefix="/hardware", tags=["hardware"])
 TargetName = Annotated[str, Path(max_length=200, description="A built-in target's name or `upload:ID` of your table.")]
@@ -152,7 +152,7 @@ def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, set
         what = "no upload of yours" if body.model.startswith(UPLOAD_PREFIX) else "not a built-in model"
         raise param_error(("body", "model"), f"{body.model!r} is {what}; built-in models: {', '.join(MODELS)}")
     try:  # traced here, where the model's file is: the measuring machine needs only the shapes
-        layers = layer_shapes(str(upload_path(settings, upload)) if upload else body.model)
+        layers = layer_shapes(str(upload_file(session, settings, upload)) if upload else body.model)
     except SpecError as exc:
         raise param_error(("body", "model"), str(exc)) from None
     spec = {"kind": "measure", "model": body.model, "name": body.name, "warmup": body.warmup, "repeats": body.repeats, "layers": layers}
