@@ -108,7 +108,7 @@ def _serve(settings: Settings, host: str, port: int, signals: _StopSignals) -> N
         if settings.api_processes > 1:
             _serve_processes(settings, host, port, signals)
         else:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+            uvicorn.run(create_app(settings, serving=True), host=host, port=port, log_level="info")
     finally:
         signals.armed = False  # nothing may interrupt stopping the workers
         if supervisor is not None:

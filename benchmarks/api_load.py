@@ -34,7 +34,9 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import httptools
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -79,17 +81,63 @@ def next_request(rng: random.Random, policies: int) -> tuple[str, str, dict[str,
     return "GET /hardware", "/hardware", {}
 
 
-async def client_loop(client: httpx.AsyncClient, rng: random.Random, record_from: float, stop_at: float,
+class LeanClient:
+    """One keep-alive HTTP/1.1 connection on asyncio streams, its answers parsed by httptools
+    (the C parser uvicorn itself uses). Clients and server share the machine's cores, so a
+    client's own CPU per request is counted in the latency it sees: httpx spends several
+    times this one's, and the server's latency is what the benchmark is after."""
+
+    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
+        url = httpx.URL(base_url)
+        self.host, self.port, self.prefix = url.host, url.port or 80, url.path.rstrip("/")
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"{self.host}:{self.port}", **headers}.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.complete = False
+
+    def on_message_complete(self) -> None:  # httptools callback
+        self.complete = True
+
+    async def get(self, path: str, params: dict[str, Any]) -> int:
+        """The answer's status code; raises OSError (the connection is dropped) if it breaks."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        target = self.prefix + path + (f"?{urlencode(params)}" if params else "")
+        parser, self.complete = httptools.HttpResponseParser(self), False
+        try:
+            self.writer.write(f"GET {target} HTTP/1.1\r\n{self.head}\r\n".encode())
+            while not self.complete:
+                data = await self.reader.read(1 << 16)
+                if not data:
+                    raise ConnectionResetError("server closed the connection")
+                parser.feed_data(data)
+        except (OSError, httptools.HttpParserError):
+            await self.aclose()
+            raise
+        if not parser.should_keep_alive():
+            await self.aclose()
+        return parser.get_status_code()
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+
+async def client_loop(client: httpx.AsyncClient | LeanClient, rng: random.Random, record_from: float, stop_at: float,
                       policies: int, samples: list) -> None:
     while (started := time.monotonic()) < stop_at:
         endpoint, path, params = next_request(rng, policies)
         error = None
         t0 = time.perf_counter()
         try:
-            response = await client.get(path, params=params)
-            if response.status_code != 200:
-                error = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
+            if isinstance(client, LeanClient):
+                status = await client.get(path, params)
+            else:
+                status = (await client.get(path, params=params)).status_code
+            if status != 200:
+                error = f"HTTP {status}"
+        except (httpx.HTTPError, OSError, httptools.HttpParserError) as exc:
             error = type(exc).__name__
         if started >= record_from:
             samples.append((endpoint, time.perf_counter() - t0, error))
@@ -120,13 +168,17 @@ def summarize(samples: list, seconds: float) -> dict[str, Any]:
     return out
 
 
-async def run_clients(url: str, key: str, clients: int, warmup: float, seconds: float, policies: int) -> list:
-    """Each client its own one-connection httpx client: one shared pool of 50 connections
-    costs the clients' process far more CPU per request, and that would count as latency."""
+async def run_clients(url: str, key: str, clients: int, warmup: float, seconds: float, policies: int, kind: str = "lean") -> list:
+    """Each client its own connection (``LeanClient``, or with ``kind="httpx"`` a one-connection
+    httpx client: one shared pool of 50 connections costs the clients' process far more CPU
+    per request, and that would count as latency)."""
     samples: list = []
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    pool = [httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) for _ in range(clients)]
+    pool = [
+        LeanClient(url, headers) if kind == "lean" else httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60)
+        for _ in range(clients)
+    ]
     try:
         record_from = time.monotonic() + warmup
         stop_at = record_from + seconds
@@ -213,7 +265,7 @@ def bench(backend: str, url: str, args: argparse.Namespace, data_dir: Path) -> d
         load_before = os.getloadavg()
         server_cpu0, client_cpu0 = tree_cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
         db_cpu0 = {pid: cpu_seconds(pid) for pid in db_pids}
-        samples = asyncio.run(run_clients(server.url, key, args.clients, args.warmup, args.seconds, args.policies))
+        samples = asyncio.run(run_clients(server.url, key, args.clients, args.warmup, args.seconds, args.policies, args.client))
         wall = args.warmup + args.seconds
         client_cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         db_pids = set(db_pids) | set(postgres_backends(url) if backend == "postgresql" else [])
@@ -229,7 +281,7 @@ def bench(backend: str, url: str, args: argparse.Namespace, data_dir: Path) -> d
     return {
         "label": args.label, "backend": backend, "policies": args.policies, "clients": args.clients,
         "seconds": args.seconds, "warmup_s": args.warmup, "uploaded_table_bytes": table_sizes,
-        "requests": total, "throughput_rps": round(total / args.seconds, 1),
+        "client": args.client, "requests": total, "throughput_rps": round(total / args.seconds, 1),
         "errors": sum(1 for s in samples if s[2]), "endpoints": summarize(samples, args.seconds),
         "cpu_share_of_wall": cpu, "cores": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before], "server": server_config(url, args.api_processes),
@@ -262,6 +314,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring")
     parser.add_argument("--policies", type=int, default=10_000)
     parser.add_argument("--api-processes", type=int, default=1, help="hwsearch serve --api-processes")
+    parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
+                        help="the clients' HTTP code: lean (asyncio streams + httptools) or httpx (runs before session 14)")
     args = parser.parse_args()
     if not (args.postgres or args.sqlite):
         parser.error("name a backend: --postgres URL and/or --sqlite")
