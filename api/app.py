@@ -85,7 +85,8 @@ def create_app(settings: Settings | None = None, dispatch: bool = True, serving:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # the routes' threads, as many as the database pool keeps connections (api/db.py)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-        app.state.session_gate = new_gate(app.state.db)
+        app.state.session_gate = new_gate(settings.request_threads)
+        app.state.slow_gate = new_gate(settings.slow_threads)
         migrate(app.state.db.engine)
         dispatcher = None
         if settings.broker_url and dispatch:
@@ -114,7 +115,7 @@ def create_app(settings: Settings | None = None, dispatch: bool = True, serving:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.db = Database(settings.db_url, pool_size=settings.request_threads)
+    app.state.db = Database(settings.db_url, pool_size=settings.request_threads + settings.slow_threads)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     install_error_handlers(app)

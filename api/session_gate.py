@@ -9,7 +9,9 @@ them into errors. Here a request waits on the event loop, before its session exi
 one of as many places as the pool keeps connections: a thread never waits for the pool.
 
 Async routes (the job event stream) are not gated: they hold no thread, use their session
-briefly on the event loop, and would otherwise keep a place for the whole stream.
+briefly on the event loop, and would otherwise keep a place for the whole stream. Slow
+routes (``api.slow_routes``: uploads, exports, submits) have places of their own, as many
+as their pool's threads, so they never take a read's place; the pool keeps connections for both.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.db import Database
+from api.slow_routes import is_slow
 
 
-def new_gate(db: Database) -> asyncio.Semaphore:
-    """The places of one running app (made by its lifespan, on its event loop)."""
-    return asyncio.Semaphore(db.pool_size)
+def new_gate(places: int) -> asyncio.Semaphore:
+    """Places of one running app (made by its lifespan, on its event loop)."""
+    return asyncio.Semaphore(places)
 
 
 def _end(session: Session, ok: bool) -> None:
@@ -47,8 +50,11 @@ async def request_session(request: Request, db: Database) -> AsyncIterator[Sessi
     """The request's session: committed if the route succeeds, rolled back if it raises."""
     endpoint = request.scope.get("endpoint")
     gate: asyncio.Semaphore | None = None
-    if not (inspect.iscoroutinefunction(endpoint) or inspect.isasyncgenfunction(endpoint)):
+    if is_slow(endpoint):  # its own places, as many as the slow pool's threads (api.slow_routes)
+        gate = request.app.state.slow_gate
+    elif not (inspect.iscoroutinefunction(endpoint) or inspect.isasyncgenfunction(endpoint)):
         gate = request.app.state.session_gate
+    if gate is not None:
         await gate.acquire()
     try:
         session = db.sessions()

@@ -32,11 +32,20 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="API processes `hwsearch serve` runs on its port (uvicorn workers); each has its own request threads."
     )
     request_threads: int = Field(
-        4,
+        2,
         ge=1,
         description=(
-            "Threads per API process that run the routes; the database pool keeps a connection for each. "
-            "Few threads keep latency even (more fight over the GIL); each export or upload holds one while it runs."
+            "Threads per API process that run the quick routes (reads, cancels); the database pool keeps a connection "
+            "for each. Few threads keep latency even: more fight over the GIL."
+        ),
+    )
+    slow_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description=(
+            "Threads per API process for routes that take seconds (uploads, exports, job submits): they never hold "
+            "the request threads. More uploads or exports at once wait for one of these."
         ),
     )
     device: str = Field(

@@ -220,8 +220,10 @@ def server_config(url: str, processes: int) -> dict[str, Any]:
     from api.db import make_engine
     from api.settings import Settings
 
-    threads = getattr(Settings(), "request_threads", 40)  # as the server reads it (HWSEARCH_REQUEST_THREADS); AnyIO's default before
-    engine = make_engine(url, threads) if "pool_size" in inspect.signature(make_engine).parameters else make_engine(url)
+    settings = Settings()
+    threads = getattr(settings, "request_threads", 40)  # as the server reads it (HWSEARCH_REQUEST_THREADS); AnyIO's default before
+    slow = getattr(settings, "slow_threads", 0)  # uploads, exports and submits on threads of their own (session 14 on)
+    engine = make_engine(url, threads + slow) if "pool_size" in inspect.signature(make_engine).parameters else make_engine(url)
     pool = engine.pool
     config = {
         "uvicorn": uvicorn.__version__,
@@ -232,6 +234,7 @@ def server_config(url: str, processes: int) -> dict[str, Any]:
         "limit_concurrency": uvicorn.Config(app=None).limit_concurrency,
         "timeout_keep_alive_s": uvicorn.Config(app=None).timeout_keep_alive,
         "threadpool_tokens": threads,
+        "slow_threads": slow,
         "db_pool": type(pool).__name__,
         "db_pool_size": pool.size() if hasattr(pool, "size") else None,
         "db_max_overflow": getattr(pool, "_max_overflow", None),

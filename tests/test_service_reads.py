@@ -112,3 +112,37 @@ def test_more_requests_than_connections_never_stall(tmp_path):
 
     responses = run_app(tmp_path, body, request_threads=2)
     assert [r.status_code for r in responses] == [200] * 40
+
+
+def test_slow_routes_never_hold_the_threads_that_answer_reads(tmp_path, monkeypatch):
+    """One request thread, one slow thread: while an export is held mid-build, reads keep being
+    answered, and a second export waits for the slow thread instead of taking the read's."""
+    import threading
+
+    import hwsearch.export
+
+    build = hwsearch.export.export_policy
+    started, release = threading.Event(), threading.Event()
+    builds: list[str] = []
+
+    def held_export(*args, **kwargs):
+        builds.append(threading.current_thread().name)
+        started.set()
+        assert release.wait(20), "the test never released the export"
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(hwsearch.export, "export_policy", held_export)
+
+    async def body(client, _key, _statements):
+        exports = [asyncio.create_task(client.get(f"/policies/{i}/export", params={"format": "policy"})) for i in (1, 2)]
+        await asyncio.to_thread(started.wait, 10)
+        reads = await asyncio.wait_for(asyncio.gather(*[client.get(f"/policies/{i + 3}") for i in range(10)]), timeout=10)
+        held = [task.done() for task in exports]
+        release.set()
+        return reads, held, await asyncio.gather(*exports)
+
+    reads, held, exports = run_app(tmp_path, body, request_threads=1, slow_threads=1)
+    assert [r.status_code for r in reads] == [200] * 10  # answered while the export was held
+    assert held == [False, False]  # both exports still waiting then: one held, one behind it
+    # both ran the exporter to its end: it refuses the seeded one-layer documents, as it should
+    assert [r.status_code for r in exports] == [422, 422] and len(builds) == 2

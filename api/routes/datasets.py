@@ -18,6 +18,7 @@ from api.errors import param_error
 from api.openapi import answers
 from api.models import UploadedDataset
 from api.schemas import DatasetOut
+from api.slow_routes import slow_route
 from api.uploads import UPLOAD_PREFIX, delete_upload, owned_dataset, owned_model, store_upload
 from hwsearch.search import MODELS, DataError, check_npz
 
@@ -84,6 +85,7 @@ def delete_dataset(dataset_id: UploadId, key: KeyDep, session: SessionDep, setti
         (422, "Not a plain-array .npz, inconsistent splits, not for the model named, or a form field is invalid."),
     ),
 )
+@slow_route
 def upload_dataset(
     key: KeyDep,
     session: SessionDep,

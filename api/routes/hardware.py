@@ -16,6 +16,7 @@ from api.openapi import answers
 from api.routes.jobs import job_out
 from api.models import HardwareTable, Job
 from api.schemas import HardwareOut, JobOut, MeasureRequest
+from api.slow_routes import slow_route
 from api.uploads import UPLOAD_PREFIX, owned_model, owned_table, upload_file
 
 router = APIRouter(prefix="/hardware", tags=["hardware"])
@@ -103,6 +104,7 @@ def get_hardware(name: TargetName, key: KeyDep, session: SessionDep) -> Hardware
          "character), or a form field is invalid."),
     ),
 )
+@slow_route
 def upload_hardware(
     key: KeyDep,
     session: SessionDep,
@@ -140,6 +142,7 @@ def upload_hardware(
     summary="Measure a model's layers on one of your machines",
     responses=answers((422, "An unknown model, another key's upload, a model that cannot be traced, or a field out of range.")),
 )
+@slow_route
 def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, settings: SettingsDep) -> JobOut:
     """Queue a measurement that only a worker on ``queue`` takes (``hwsearch worker --measure-queue
     NAME`` on that machine). It times onnxruntime's int8 and fp32 kernels for the model's layer

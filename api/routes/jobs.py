@@ -16,6 +16,7 @@ from api.deps import JobId, DatabaseDep, KeyDep, SessionDep, SettingsDep
 from api.models import Job, StoredPolicy
 from api.queue import TERMINAL
 from api.schemas import JobDetail, JobOut, JobState, Page
+from api.slow_routes import slow_route
 from api.uploads import UPLOAD_PREFIX, owned_dataset, owned_model, owned_table, table_target, with_files
 from hwsearch.search import SearchSpec, SpecError, validate_spec
 
@@ -79,6 +80,7 @@ def check_service_limits(data: dict, session, key) -> None:
     summary="Submit a search job",
     responses=answers((422, "The spec is invalid (a field, a name, an infeasible budget, a limit): `message` names the field.")),
 )
+@slow_route
 def submit_job(
     spec: Annotated[SearchSpec, Body(openapi_examples={"ddpg": {"summary": "HAQ's DDPG, latency at half of int8", "value": EXAMPLE}})],
     key: KeyDep,

@@ -18,6 +18,7 @@ from api.errors import param_error
 from api.openapi import answers
 from api.models import UploadedModel
 from api.schemas import ModelCheckReport, ModelOut, UploadedModelOut
+from api.slow_routes import slow_route
 from api.uploads import UPLOAD_PREFIX, delete_upload, owned_model, store_upload
 from hwsearch.search import MODELS, PICKLE_HINT, ModelCheckError, check_model
 
@@ -85,6 +86,7 @@ def delete_model(model_id: UploadId, key: KeyDep, session: SessionDep, settings:
         (422, "Not ONNX (e.g. a PyTorch file), malformed, or ops that cannot be imported; or a form field is invalid."),
     ),
 )
+@slow_route
 def upload_model(
     key: KeyDep,
     session: SessionDep,

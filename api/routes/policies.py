@@ -17,6 +17,7 @@ from api.openapi import answers
 from api.models import Job, StoredPolicy
 from api.routes.jobs import job_out
 from api.schemas import JobOut, LayerOut, Page, PolicyDetail, PolicySummary, VerifyRequest
+from api.slow_routes import slow_route
 from api.uploads import server_document
 
 router = APIRouter(prefix="/policies", tags=["policies"])
@@ -132,6 +133,7 @@ def verify_policy(policy_id: PolicyId, body: VerifyRequest, key: KeyDep, session
         **answers((404, "No such policy, or another key's."), (422, "An unknown format, or one this policy cannot be exported to.")),
     },
 )
+@slow_route
 def export_policy(
     policy_id: PolicyId,
     key: KeyDep,
