@@ -141,6 +141,16 @@ def start_worker(env: dict[str, str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hwsearch", "worker", *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+def run_on_worker_elsewhere(env: dict[str, str], data_dir: Path, client: httpx.Client, job_id: int, *worker_args: str) -> dict:
+    """Start a local worker with a data dir of its own (another machine's stand-in: it shares only
+    the database), wait until the job ends, stop the worker; the job as it ended."""
+    worker = start_worker({**env, "HWSEARCH_DATA_DIR": str(data_dir)}, "--local", *worker_args)
+    try:
+        return wait_for(client, job_id, ("succeeded", "failed", "cancelled"), timeout=180)
+    finally:
+        stop_worker(worker)
+
+
 def wait_for(client: httpx.Client, job_id: int, states: tuple[str, ...], timeout: float = 180, min_episode: int = 0) -> dict:
     """Poll a job until it is in one of ``states`` (and past ``min_episode``)."""
     deadline = time.monotonic() + timeout

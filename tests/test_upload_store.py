@@ -15,10 +15,8 @@ from api import upload_blobs
 from api.db import Database, migrate
 from api.models import ApiKey, UploadChunk, UploadedDataset, UploadedModel
 from tests.fixtures.user_models import UserCNN, onnx_bytes
-from tests.service import Server, create_key, fresh_postgres_db, start_worker, stop_worker, wait_for
+from tests.service import Server, create_key, fresh_postgres_db, run_on_worker_elsewhere
 from tests.test_dataset_upload import splits
-
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 @pytest.fixture()
@@ -44,11 +42,7 @@ def test_a_worker_elsewhere_searches_and_verifies_an_uploaded_model(server, tmp_
                 "agent": "uniform", "episodes": 2, "seed": 0}
         job = client.post("/jobs", json=spec).json()
         elsewhere = tmp_path / "worker-box"
-        worker = start_worker({**server.env, "HWSEARCH_DATA_DIR": str(elsewhere)}, "--local")
-        try:
-            done = wait_for(client, job["id"], TERMINAL, timeout=180)
-        finally:
-            stop_worker(worker)
+        done = run_on_worker_elsewhere(server.env, elsewhere, client, job["id"])
         assert done["state"] == "succeeded", done.get("error")
         # the worker wrote the files it needed from the store into its own data dir
         expected = sorted([hashlib.sha256(model_bytes).hexdigest() + ".onnx", hashlib.sha256(data_bytes).hexdigest() + ".npz"])
@@ -56,11 +50,7 @@ def test_a_worker_elsewhere_searches_and_verifies_an_uploaded_model(server, tmp_
         # a device on its own queue, with a data dir of its own too, times the policy's exports
         device = tmp_path / "device"
         verify = client.post(f"/policies/{done['best_policy_id']}/verify", json={"queue": "box", "warmup": 0, "repeats": 2}).json()
-        worker = start_worker({**server.env, "HWSEARCH_DATA_DIR": str(device)}, "--local", "--measure-queue", "box")
-        try:
-            verified = wait_for(client, verify["id"], TERMINAL, timeout=180)
-        finally:
-            stop_worker(worker)
+        verified = run_on_worker_elsewhere(server.env, device, client, verify["id"], "--measure-queue", "box")
         assert verified["state"] == "succeeded", verified.get("error")
         assert verified["summary"]["measured_ms"] > 0
         assert hashlib.sha256(model_bytes).hexdigest() + ".onnx" in _files(device)

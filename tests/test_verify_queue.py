@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service import Server, create_key, running_server, start_worker, stop_worker, wait_for
+from tests.service import Server, create_key, run_on_worker_elsewhere, running_server, wait_for
 
 SEARCH = {"model": "digits-cnn", "target": "bismo-edge", "objective": "latency", "budget": {"relative": 0.5},
           "agent": "uniform", "episodes": 2, "seed": 0, "eval_samples": 100}
@@ -61,13 +61,7 @@ def test_a_policy_is_timed_by_the_services_workers_and_keeps_the_figures(alice, 
 def test_a_named_queue_waits_for_its_machine(server, alice, policy_id, tmp_path: Path):
     job = alice.post(f"/policies/{policy_id}/verify", json={"queue": "box3", "warmup": 0, "repeats": 2}).json()
     assert job["queue"] == "box3"
-    other = tmp_path / "box3"
-    other.mkdir()
-    worker = start_worker({**server.env, "HWSEARCH_DATA_DIR": str(other)}, "--local", "--measure-queue", "box3")
-    try:
-        done = wait_for(alice, job["id"], TERMINAL, timeout=180)
-    finally:
-        stop_worker(worker)
+    done = run_on_worker_elsewhere(server.env, tmp_path / "box3", alice, job["id"], "--measure-queue", "box3")
     assert done["state"] == "succeeded", done.get("error")
     assert all(m["repeats"] == 2 for m in _figures(alice, policy_id)["models"])  # the newer timing replaced the first
 
