@@ -87,36 +87,40 @@ class LeanClient:
     client's own CPU per request is counted in the latency it sees: httpx spends several
     times this one's, and the server's latency is what the benchmark is after."""
 
-    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str], reuse: bool = True) -> None:
         url = httpx.URL(base_url)
+        self.reuse = reuse  # False: a new connection for every request (what session 14's runs did by mistake)
         self.host, self.port, self.prefix = url.host, url.port or 80, url.path.rstrip("/")
         self.head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"{self.host}:{self.port}", **headers}.items())
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.complete = False
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = None
 
     def on_message_complete(self) -> None:  # httptools callback
         self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()  # only here: the parser resets once the message ends
 
     async def get(self, path: str, params: dict[str, Any]) -> int:
         """The answer's status code; raises OSError (the connection is dropped) if it breaks."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         target = self.prefix + path + (f"?{urlencode(params)}" if params else "")
-        parser, self.complete = httptools.HttpResponseParser(self), False
+        self.parser, self.complete = httptools.HttpResponseParser(self), False
         try:
             self.writer.write(f"GET {target} HTTP/1.1\r\n{self.head}\r\n".encode())
             while not self.complete:
                 data = await self.reader.read(1 << 16)
                 if not data:
                     raise ConnectionResetError("server closed the connection")
-                parser.feed_data(data)
+                self.parser.feed_data(data)
         except (OSError, httptools.HttpParserError):
             await self.aclose()
             raise
-        if not parser.should_keep_alive():
+        if not (self.keep_alive and self.reuse):
             await self.aclose()
-        return parser.get_status_code()
+        return self.parser.get_status_code()
 
     async def aclose(self) -> None:
         if self.writer is not None:
@@ -176,7 +180,7 @@ async def run_clients(url: str, key: str, clients: int, warmup: float, seconds: 
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     pool = [
-        LeanClient(url, headers) if kind == "lean" else httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60)
+        LeanClient(url, headers, reuse=kind == "lean") if kind.startswith("lean") else httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60)
         for _ in range(clients)
     ]
     try:
@@ -317,8 +321,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring")
     parser.add_argument("--policies", type=int, default=10_000)
     parser.add_argument("--api-processes", type=int, default=1, help="hwsearch serve --api-processes")
-    parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
-                        help="the clients' HTTP code: lean (asyncio streams + httptools) or httpx (runs before session 14)")
+    parser.add_argument("--client", choices=["lean", "lean-close", "httpx"], default="lean",
+                        help="the clients' HTTP code: lean (asyncio streams + httptools, one keep-alive connection each), "
+                             "lean-close (the same, a new connection for every request) or httpx (runs before session 14)")
     args = parser.parse_args()
     if not (args.postgres or args.sqlite):
         parser.error("name a backend: --postgres URL and/or --sqlite")
