@@ -21,11 +21,12 @@ import logging
 import math
 import os
 import signal
+import socket
 
 import uvicorn
-from uvicorn.supervisors.multiprocess import Multiprocess
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-from api import upload_blobs
+from api import listen_sockets, upload_blobs
 from api.app import CHILD_SETTINGS_ENV, PARENT_PID_ENV, create_app
 from api.db import Database, migrate
 from api.settings import Settings
@@ -123,9 +124,19 @@ def child_settings(settings: Settings) -> Settings:
 
 
 class _Processes(Multiprocess):
-    """uvicorn's process supervisor, remembering which stop signal ended it."""
+    """uvicorn's process supervisor, remembering which stop signal ended it. Given one socket
+    per process (``api.listen_sockets``), each process starts on its own; one that replaces a
+    dead process listens on all of them (uvicorn's own restart), which serves every socket."""
 
     stopped_by: int | None = None
+
+    def init_processes(self) -> None:
+        if len(self.sockets) != self.processes_num:
+            return super().init_processes()
+        for sock in self.sockets:
+            process = Process(self.config, [sock])
+            process.start()
+            self.processes.append(process)
 
     def handle_int(self) -> None:
         self.stopped_by = signal.SIGINT
@@ -134,6 +145,18 @@ class _Processes(Multiprocess):
     def handle_term(self) -> None:
         self.stopped_by = signal.SIGTERM
         super().handle_term()
+
+
+def _listening_sockets(config: uvicorn.Config, count: int) -> list[socket.socket]:
+    """A socket per API process where the kernel spreads connections over them, else one shared."""
+    if not listen_sockets.spreads_connections():
+        return [config.bind_socket()]
+    try:
+        sockets = listen_sockets.bind_port_sockets(config.host, config.port, count)
+    except OSError as exc:
+        raise SystemExit(f"hwsearch serve: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+    logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit), a socket per API process", config.host, sockets[0].getsockname()[1])
+    return sockets
 
 
 def _serve_processes(settings: Settings, host: str, port: int, signals: _StopSignals) -> None:
@@ -149,7 +172,7 @@ def _serve_processes(settings: Settings, host: str, port: int, signals: _StopSig
     if settings.broker_url:
         dispatcher = Dispatcher(Database(settings.db_url), settings)
         dispatcher.start()
-    processes = _Processes(config, [config.bind_socket()])  # installs its own signal handlers
+    processes = _Processes(config, _listening_sockets(config, settings.api_processes))  # installs its own signal handlers
     try:
         processes.run()
     finally:

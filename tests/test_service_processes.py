@@ -7,6 +7,8 @@ share the rate limit and die with the server whether it is stopped or killed.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -69,5 +71,44 @@ def test_a_killed_server_leaves_nothing_and_the_rate_limit_is_shared(tmp_path):
         server.proc.kill()
         server.proc.wait()
         within(10, lambda: all(gone(pid) for pid in started), "every API process and worker gone after kill -9")
+    finally:
+        server.stop()
+
+
+def listening_sockets(pid: int, port: int) -> set[str]:
+    """Inodes of the listening TCP sockets on ``port`` that process ``pid`` holds."""
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                listening.add(fields[9])
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            held.add(target[len("socket:["):-1])
+    return held & listening
+
+
+def test_each_api_process_listens_on_a_socket_of_its_own_and_a_second_server_cannot_share_the_port(tmp_path):
+    server = start(tmp_path)
+    try:
+        within(30, lambda: len(api_processes(server)) == 2, "two API processes")
+        per_process = [listening_sockets(pid, server.port) for pid in api_processes(server)]
+        assert all(len(sockets) == 1 for sockets in per_process), per_process
+        assert per_process[0] != per_process[1]  # the kernel spreads connections over the two
+        second = subprocess.run(
+            [sys.executable, "-m", "hwsearch", "serve", "--port", str(server.port), "--workers", "0"],
+            env={**server.env, "HWSEARCH_DATA_DIR": str(tmp_path / "second")}, capture_output=True, text=True, timeout=60,
+        )
+        assert second.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{server.port}" in second.stderr, second.stderr[-2000:]
+        assert "Traceback" not in second.stderr
+        with server.client(create_key(server.env)) as client:
+            assert client.get("/jobs").status_code == 200  # the first server still answers
     finally:
         server.stop()
