@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from hwsearch.core.cost_model import BOUND_NAMES, TableError
+from hwsearch.core.policy import FLOAT_BITS
 
 FORMAT_VERSION = "1"
 REQUIRED_HEADERS = ("target", "units", "generator", "date", "batch", "bits")
@@ -55,6 +57,8 @@ class Table:
     meta: dict[str, str]
     costs: dict[str, np.ndarray] = field(default_factory=dict)  # shape -> [w, a, (ms, mJ)]
     bounds: dict[str, np.ndarray] = field(default_factory=dict)  # shape -> [w, a] bound code
+    # (layer, shape) pairs the runtime runs in float whatever their widths (header 'float-layers')
+    float_layers: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def has_energy(self) -> bool:
@@ -117,6 +121,22 @@ def _spread(text: str, line: int, shape: str, scale: float) -> float:
     if not (math.isfinite(value) and 0 <= value * scale <= MAX_COST):
         raise TableError(f"line {line} (shape {shape!r}), column 'latency_spread': {text!r} must be a finite number >= 0")
     return value * scale
+
+
+def _parse_float_layers(text: str, bits: list[int]) -> frozenset[tuple[str, str]]:
+    """The 'float-layers' header: a JSON list of [layer, shape] pairs (what ``hardware measure``
+    reads off an int8 export of the model it measured). Only a table with fp32 entries has one."""
+    try:
+        pairs = json.loads(text)
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) and v for v in p) for p in pairs
+        ):
+            raise ValueError
+    except ValueError:
+        raise TableError(f"table header 'float-layers': expected a JSON list of [layer, shape] pairs, got {text[:80]!r}") from None
+    if pairs and FLOAT_BITS not in bits:
+        raise TableError(f"table header 'float-layers': the layers it names run at the fp32 entry, but the table's bits {bits} have no {FLOAT_BITS}")
+    return frozenset((layer, shape) for layer, shape in pairs)
 
 
 def _read_source(source: str | Path) -> str:
@@ -182,6 +202,8 @@ def parse_table(source: str | Path) -> Table:
     has_energy = units["energy"] != "n/a"
     index = {b: i for i, b in enumerate(bits)}
     table = Table(meta["target"], batch, bits, units, meta)
+    if "float-layers" in meta:
+        table.float_layers = _parse_float_layers(meta["float-layers"], bits)
     seen: dict[str, np.ndarray] = {}
     for (number, _), row in zip(body[1:], reader):
         if len(row) != len(columns):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from hwsearch.cli import app
+from hwsearch.search import trace_model
 from latency_tables import parse_table
 
 runner = CliRunner()
@@ -33,7 +34,11 @@ def test_build_and_measure_write_valid_tables(tmp_path: Path) -> None:
     out = tmp_path / "cpu.csv"
     result = runner.invoke(app, ["hardware", "measure", "--model", "digits-cnn", "--out", str(out), "--repeats", "2", "--warmup", "1"])
     assert result.exit_code == 0, result.output
-    assert parse_table(out).bits == [8, 32]
+    table = parse_table(out)
+    assert table.bits == [8, 32]
+    last = trace_model("digits-cnn")[-1]  # the classifier: its output is the model's, never requantized
+    assert table.float_layers == {(last.name, last.shape_key)}
+    assert "1 layer(s) run in float even at int8" in result.output
     result = runner.invoke(app, ["hardware", "build", "haq-mobilenetv2", "--model", "digits-cnn"])
     assert result.exit_code == 2 and "only simulated targets" in result.output
 

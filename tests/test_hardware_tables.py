@@ -214,3 +214,33 @@ def test_haq_rows_line_up_one_for_one_with_fashion_mobilenetv2() -> None:
     wider = replace(ours[5], out_channels=ours[5].out_channels * 2)
     with pytest.raises(TableError, match="no row for layer"):
         target.cost(wider, 8, 8)
+
+
+def test_layers_the_runtime_leaves_in_float_cost_their_fp32_entry(digits: list[LayerSpec]) -> None:
+    from dataclasses import replace
+
+    from hwsearch.search.measure import float_layers_header
+
+    results = {s.shape_key: (0.1, 0.3) for s in digits}  # int8 faster than fp32 everywhere
+    last = digits[-1]
+    text = measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3, float_layers_header([[last.name, last.shape_key]]))
+    target = TableTarget([parse_table(text)])
+    assert target.cost(last, 8, 8).latency_ms == pytest.approx(0.3)  # no integer kernel takes it
+    assert target.cost(last, 32, 32).latency_ms == pytest.approx(0.3)
+    assert target.cost(digits[0], 8, 8).latency_ms == pytest.approx(0.1)
+    assert target.cost(replace(last, name="elsewhere"), 8, 8).latency_ms == pytest.approx(0.1)  # same shape, another layer
+    names = layer_names(digits)
+    assert target.policy_cost(digits, Policy.uniform(names, 8)).latency_ms == pytest.approx(0.1 * (len(digits) - 1) + 0.3)
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ("# float-layers: [[\"a\"]]\n", "float-layers.*pairs"),
+        ("# float-layers: not json\n", "float-layers.*pairs"),
+        ("# float-layers: [[\"a\", \"conv2d:x\"]]\n", "float-layers.*no 32"),
+    ],
+)
+def test_a_bad_float_layers_header_is_refused(header: str, message: str) -> None:
+    with pytest.raises(TableError, match=message):
+        parse_table(header + HEADER + rows("S"))

@@ -149,16 +149,23 @@ def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, set
     shapes there and stores the table as your upload: the job's `summary.table` names it
     (`upload:ID`), ready to be a search's target."""
     from hwsearch.search import MODELS, SpecError, layer_shapes
+    from hwsearch.search.measure import runtime_float_layers
 
     upload = owned_model(session, body.model, key.id)
     if upload is None and body.model not in MODELS:
         what = "no upload of yours" if body.model.startswith(UPLOAD_PREFIX) else "not a built-in model"
         raise param_error(("body", "model"), f"{body.model!r} is {what}; built-in models: {', '.join(MODELS)}")
+    model = str(upload_file(session, settings, upload)) if upload else body.model
     try:  # traced here, where the model's file is: the measuring machine needs only the shapes
-        layers = layer_shapes(str(upload_file(session, settings, upload)) if upload else body.model)
+        layers = layer_shapes(model)
     except SpecError as exc:
         raise param_error(("body", "model"), str(exc)) from None
-    spec = {"kind": "measure", "model": body.model, "name": body.name, "warmup": body.warmup, "repeats": body.repeats, "layers": layers}
+    try:  # and which layers stay float at int8 (the table prices them at fp32)
+        float_layers = runtime_float_layers(model)
+    except SpecError:
+        float_layers = None  # the table keeps every int8 entry, as before this was read
+    spec = {"kind": "measure", "model": body.model, "name": body.name, "warmup": body.warmup, "repeats": body.repeats,
+            "layers": layers, "float_layers": float_layers}
     job = Job(owner_id=key.id, spec=spec, queue=body.queue)
     session.add(job)
     session.commit()

@@ -35,18 +35,22 @@ def _label(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
+def _shape(input_shape: str | None) -> tuple[int, ...] | None:
+    """``--input-shape C,H,W`` as integers (a one-line error otherwise)."""
+    if input_shape is None:
+        return None
+    try:
+        return tuple(int(v) for v in input_shape.split(","))
+    except ValueError:
+        _fail(f"input-shape: expected C,H,W integers, got {input_shape!r}")
+
+
 def _specs(model: str, data: str | None = None, input_shape: str | None = None):
     """The layers of any model the search accepts (one-line errors)."""
     from hwsearch.search import SpecError, trace_model
 
-    shape = None
-    if input_shape is not None:
-        try:
-            shape = tuple(int(v) for v in input_shape.split(","))
-        except ValueError:
-            _fail(f"input-shape: expected C,H,W integers, got {input_shape!r}")
     try:
-        return trace_model(model, data=data, input_shape=shape)
+        return trace_model(model, data=data, input_shape=_shape(input_shape))
     except SpecError as exc:
         _fail(str(exc))
 
@@ -140,6 +144,8 @@ def measure_cmd(
     input_shape: ShapeOption = None,
 ) -> None:
     """Time onnxruntime's int8 and fp32 kernels for each layer shape and write a table."""
+    from hwsearch.search import SpecError
+    from hwsearch.search.measure import float_layers_header, runtime_float_layers
     from latency_tables.measured import measure_specs, measured_table_text, write_measured_table
 
     specs = _specs(model, data, input_shape)
@@ -154,8 +160,16 @@ def measure_cmd(
             results = measure_specs(specs, batch=batch, warmup=warmup, repeats=repeats, progress=report)
         except Exception as exc:  # onnxruntime errors have many types; report, don't trace
             _fail(f"measurement failed: {exc}")
-    path = write_measured_table(out, measured_table_text(results, name, _label(model), batch, warmup, repeats))
+    more = {}
+    try:  # which layers stay float in the int8 export: the table prices them at fp32
+        float_layers = runtime_float_layers(model, data, _shape(input_shape))
+        more = float_layers_header(float_layers)
+    except SpecError as exc:
+        err.print(f"warning: every layer keeps its int8 entry ({exc})")
+    path = write_measured_table(out, measured_table_text(results, name, _label(model), batch, warmup, repeats, more))
     console.print(f"wrote {path}: {len(results)} shapes, widths 8 (int8 kernels) and 32 (fp32); no kernel below 8 bits")
+    if more:
+        console.print(f"{len(float_layers)} layer(s) run in float even at int8 (their output is not requantized): priced at fp32")
 
 
 @app.command("verify")

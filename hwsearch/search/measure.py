@@ -7,17 +7,59 @@ that worker needs neither the model's file nor its weights, only the shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from hwsearch.core.graph import LayerSpec
-from hwsearch.search.problem import trace_model
+from hwsearch.core.graph import LayerSpec, trace
+from hwsearch.core.spec import SpecError
+from hwsearch.search.problem import model_and_example, trace_model
 
 
 def layer_shapes(model: str) -> list[dict[str, Any]]:
     """The layer executions of ``model`` (built-in name or ``.onnx`` path) as JSON-able dicts;
     a ``SpecError`` if it cannot be traced."""
     return [spec.to_dict() for spec in trace_model(model)]
+
+
+def runtime_float_layers(model: str, data: str | None = None, input_shape: Sequence[int] | None = None) -> list[list[str]]:
+    """[layer, shape] of each layer that onnxruntime runs in float even in ``model``'s int8 QDQ
+    export, read off that export's graph (``hwsearch.verify.integer_layers``): its output feeds
+    a residual add, a pool or the model's output instead of the next layer's quantizer, so no
+    integer kernel takes it. A table that names them (header ``float-layers``) prices them at
+    fp32 (``latency_tables.lookup``), as they run. The graph, not the weights, decides: the
+    model is built untrained, calibrated on seeded noise. Every failure is a ``SpecError``."""
+    import torch
+
+    from hwsearch.export.calibrated import calibrate
+    from hwsearch.export.base import ExportError
+    from hwsearch.verify import integer_layers, weight_tensors
+    from hwsearch.zoo import is_onnx
+
+    net, x = model_and_example(model, data, input_shape)
+    specs = trace(net, x)
+    names = list(dict.fromkeys(s.name for s in specs))
+    doc = {"model": model, "layers": [{"name": n, "weight_bits": 8, "activation_bits": 8} for n in names]}
+    calib = torch.randn(8, *x.shape[1:], generator=torch.Generator().manual_seed(0))
+    try:
+        cal = calibrate(doc, net, calib)
+        if is_onnx(model):
+            from hwsearch.export.onnx_user_qdq import export_user_onnx
+
+            content = export_user_onnx(cal, model)
+        else:
+            from hwsearch.export.onnx_qdq import export_onnx
+
+            content = export_onnx(cal, calib[:1])
+    except ExportError as exc:
+        raise SpecError("model", f"cannot export {model!r} at int8 to see which layers run as integers: {exc}") from None
+    integer = integer_layers(content, weight_tensors(doc, names))
+    return [[s.name, s.shape_key] for s in {(s.name, s.shape_key): s for s in specs}.values() if s.name not in integer]
+
+
+def float_layers_header(pairs: list[list[str]]) -> dict[str, str]:
+    """The table header that carries ``runtime_float_layers``' answer."""
+    return {"float-layers": json.dumps(pairs, separators=(",", ":"))}
 
 
 def measure_layer_table(

@@ -31,6 +31,19 @@ def trace_model(model: str, data: str | None = None, input_shape: Sequence[int] 
     """The layer executions of any model a search accepts (built-in, ``.onnx`` path or
     ``module:factory``), traced on one sample: of ``input_shape`` (C, H, W) if given, else the
     model's own (built-in, ONNX), else ``data``'s. Every failure is a ``SpecError``."""
+    net, x = model_and_example(model, data, input_shape)
+    try:
+        return trace(net, x)
+    except RuntimeError as exc:  # e.g. 3-channel images for a 1-channel model
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError("data", f"model {model!r} cannot run on inputs of shape {tuple(x.shape[1:])}: {first}") from None
+
+
+def model_and_example(
+    model: str, data: str | None = None, input_shape: Sequence[int] | None = None
+) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The float module of ``model`` (untrained where that is cheaper: for its structure) and one
+    input as ``trace_model`` traces it on. Every failure is a ``SpecError``."""
     try:
         if is_onnx(model):
             imported = load_onnx_model(model)
@@ -49,11 +62,7 @@ def trace_model(model: str, data: str | None = None, input_shape: Sequence[int] 
             raise SpecError("data", f"model {model!r} has no input shape of its own: give data or an input shape")
     except (ModelError, OnnxImportError, OSError) as exc:
         raise SpecError("model", str(exc)) from None
-    try:
-        return trace(net, x)
-    except RuntimeError as exc:  # e.g. 3-channel images for a 1-channel model
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpecError("data", f"model {model!r} cannot run on inputs of shape {tuple(x.shape[1:])}: {first}") from None
+    return net, x
 
 
 def _trace_spec(spec: SearchSpec) -> list[LayerSpec]:
