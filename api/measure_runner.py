@@ -20,7 +20,6 @@ from api.db import Database
 from api.models import HardwareTable, Job, utcnow
 from api.uploads import UPLOAD_PREFIX
 from hwsearch.search import measure_layer_table
-from hwsearch.search.measure import float_layers_header
 
 MEASURE_KIND = "measure"
 
@@ -49,8 +48,7 @@ def run_measurement(
     try:
         text, shapes = measure_layer_table(
             spec["layers"], spec["name"], spec["model"], spec["warmup"], spec["repeats"], between_shapes,
-            {"measured-on": f"{host} ({platform.machine()})",
-             **(float_layers_header(spec["float_layers"]) if spec.get("float_layers") is not None else {})},
+            {"measured-on": f"{host} ({platform.machine()})"}, spec.get("float_layers"),
         )
     except MeasurementCancelled:
         with db.session() as session:

@@ -49,7 +49,7 @@ from hwsearch.core.policy import FLOAT_BITS, Policy  # noqa: E402
 from hwsearch.export.calibrated import calibrate  # noqa: E402
 from hwsearch.export.onnx_qdq import export_onnx, float_onnx  # noqa: E402
 from hwsearch.search.problem import trace_model  # noqa: E402
-from hwsearch.search.measure import float_layers_header, runtime_float_layers  # noqa: E402
+from hwsearch.search.measure import runtime_float_layers, time_float_layer_header  # noqa: E402
 from hwsearch.verify import integer_layers, runtime_reference  # noqa: E402
 from hwsearch.zoo import MODELS, build_model  # noqa: E402
 from latency_tables.lookup import TableTarget  # noqa: E402
@@ -131,8 +131,8 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
     rows = {}
     policies = [("uniform_int8", int8), ("fp32", fp32), ("fastest_mix", mixed)]
     # searched as a user's `hardware measure` table has it: the layers left in float priced at fp32
-    searched = searched_policy(name, measured_table_text(results, "here", name, 1, warmup, repeats,
-                                                         float_layers_header(runtime_float_layers(name)))) if trained else None
+    searched = searched_policy(name, measured_table_text(results, "here", name, 1, warmup, repeats, time_float_layer_header(
+        specs, runtime_float_layers(name), warmup=warmup, repeats=repeats))) if trained else None
     if searched is not None:
         policies.append(("searched", searched))
     for label, policy in policies:

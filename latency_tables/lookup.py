@@ -44,11 +44,11 @@ class TableTarget(CostModel):
         self.units = {"latency": "ms", "energy": "mJ" if first.has_energy else "n/a"}
         self.costs: dict[str, np.ndarray] = {}
         self.bounds: dict[str, np.ndarray] = {}
-        self.float_layers: frozenset[tuple[str, str]] = frozenset()
+        self.float_layers: dict[tuple[str, str], float | None] = {}
         for t in tables:
             self.costs.update(t.costs)
             self.bounds.update(t.bounds)
-            self.float_layers |= t.float_layers
+            self.float_layers.update(t.float_layers)
         full = set(range(2, MAX_BITS + 1)) <= set(self.bits)
         self.supported_bits = None if (full or fallback is not None) else [b for b in self.bits if b <= MAX_BITS]
         # a measured table's fp32 (or fp16) columns are real kernels; a simulator's table has none
@@ -76,16 +76,22 @@ class TableTarget(CostModel):
         lat = np.full(w_arr.shape, np.nan)
         en = np.full(w_arr.shape, np.nan)
         bound = np.full(w_arr.shape, 2, dtype=np.int8)
-        # a layer the runtime leaves in float (its output is not requantized) runs the fp32 kernel
-        # at integer widths too: its int8 entry would price a kernel that never runs
+        # a layer the runtime leaves in float (its output is not requantized) runs a float kernel
+        # at integer widths too: its int8 entry would price a kernel that never runs. It costs
+        # what it was timed at in place (float kernel, quantize/dequantize around it), else fp32.
         runs_float = (spec.name, key) in self.float_layers
+        in_place = self.float_layers.get((spec.name, key))
         for pos in np.ndindex(w_arr.shape):
             wi, ai = self._column(int(w_arr[pos])), self._column(int(a_arr[pos]))
             if wi is None or ai is None:
                 continue  # no kernel wide enough: NaN here, an error from cost()
             if runs_float and self.bits[wi] <= MAX_BITS and self.bits[ai] <= MAX_BITS:
                 wi = ai = self.bits.index(FLOAT_BITS)
-            lat[pos], en[pos] = table[wi, ai]
+                lat[pos], en[pos] = table[wi, ai]
+                if in_place is not None:
+                    lat[pos] = in_place
+            else:
+                lat[pos], en[pos] = table[wi, ai]
             bound[pos] = bounds[wi, ai]
         return lat, en, bound
 

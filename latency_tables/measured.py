@@ -92,6 +92,41 @@ def layer_model(spec: LayerSpec, batch: int, quantized: bool, rng: np.random.Gen
     return model.SerializeToString(), {"x": x}
 
 
+def float_layer_model(spec: LayerSpec, batch: int, rng: np.random.Generator) -> tuple[bytes, dict[str, np.ndarray]]:
+    """``spec`` at int8 as onnxruntime runs a layer whose output is not requantized: its input
+    quantized and dequantized, its int8 weights dequantized, then the float Conv/MatMul (no
+    integer kernel can take it: nothing quantizes its output)."""
+    float_model, feed = layer_model(spec, batch, False, rng)
+    graph = onnx.load_from_string(float_model).graph
+    compute = graph.node[0]
+    w = numpy_helper.to_array(next(t for t in graph.initializer if t.name == "w"))
+    inits = {
+        "wq": np.clip(np.round(w * 32), -127, 127).astype(np.int8), "ws": _scalar(1 / 32, np.float32), "wz": _scalar(0, np.int8),
+        "xs": _scalar(0.02, np.float32), "xz": _scalar(128, np.uint8),
+    }
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"]),
+        helper.make_node(compute.op_type, ["xd", "w"], ["y"], **{a.name: helper.get_attribute_value(a) for a in compute.attribute}),
+    ]
+    out = helper.make_graph(nodes, "layer", list(graph.input), list(graph.output), initializer=_initializers(inits))
+    model = helper.make_model(out, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    return model.SerializeToString(), feed
+
+
+def time_float_layers(
+    specs: Sequence[LayerSpec], batch: int = 1, warmup: int = 5, repeats: int = 20, seed: int = 0
+) -> dict[str, float]:
+    """shape_key -> median ms of ``float_layer_model`` for each distinct shape of ``specs``:
+    what a layer the runtime leaves in float costs at int8 widths (float kernel plus its
+    quantize/dequantize work), for the table's ``float-layers`` header."""
+    rng = np.random.default_rng(seed)
+    unique = {s.shape_key: s for s in specs}
+    return {key: time_model(*float_layer_model(spec, batch, rng), warmup, repeats) for key, spec in unique.items()}
+
+
 def time_samples(model: bytes, feed: dict[str, np.ndarray], warmup: int, repeats: int, threads: int = 1) -> list[float]:
     """Wall times (ms) of ``repeats`` runs after ``warmup`` runs, with all graph
     optimisations on (QDQ pairs fuse into integer kernels, as a deployment would run them)."""

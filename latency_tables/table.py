@@ -57,8 +57,9 @@ class Table:
     meta: dict[str, str]
     costs: dict[str, np.ndarray] = field(default_factory=dict)  # shape -> [w, a, (ms, mJ)]
     bounds: dict[str, np.ndarray] = field(default_factory=dict)  # shape -> [w, a] bound code
-    # (layer, shape) pairs the runtime runs in float whatever their widths (header 'float-layers')
-    float_layers: frozenset[tuple[str, str]] = frozenset()
+    # (layer, shape) -> ms at integer widths (None: the fp32 entry), for the layers the runtime
+    # runs in float whatever their widths (header 'float-layers')
+    float_layers: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
     @property
     def has_energy(self) -> bool:
@@ -123,20 +124,31 @@ def _spread(text: str, line: int, shape: str, scale: float) -> float:
     return value * scale
 
 
-def _parse_float_layers(text: str, bits: list[int]) -> frozenset[tuple[str, str]]:
-    """The 'float-layers' header: a JSON list of [layer, shape] pairs (what ``hardware measure``
-    reads off an int8 export of the model it measured). Only a table with fp32 entries has one."""
+def _parse_float_layers(text: str, bits: list[int], scale: float) -> dict[tuple[str, str], float | None]:
+    """The 'float-layers' header: a JSON list of [layer, shape] or [layer, shape, latency]
+    (``hardware measure`` reads the layers off an int8 export of the model it measured and
+    times each as the runtime runs it: float kernel, quantize/dequantize around it). A layer
+    without a latency costs its shape's fp32 entry at integer widths, so 32 must be in ``bits``."""
     try:
-        pairs = json.loads(text)
-        if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) and v for v in p) for p in pairs
+        entries = json.loads(text)
+        if not isinstance(entries, list) or not all(
+            isinstance(e, list) and len(e) in (2, 3) and all(isinstance(v, str) and v for v in e[:2]) for e in entries
         ):
             raise ValueError
     except ValueError:
-        raise TableError(f"table header 'float-layers': expected a JSON list of [layer, shape] pairs, got {text[:80]!r}") from None
-    if pairs and FLOAT_BITS not in bits:
-        raise TableError(f"table header 'float-layers': the layers it names run at the fp32 entry, but the table's bits {bits} have no {FLOAT_BITS}")
-    return frozenset((layer, shape) for layer, shape in pairs)
+        raise TableError(f"table header 'float-layers': expected a JSON list of [layer, shape] or [layer, shape, latency], got {text[:80]!r}") from None
+    out: dict[tuple[str, str], float | None] = {}
+    for entry in entries:
+        latency = None
+        if len(entry) == 3:
+            value = entry[2]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value * scale <= MAX_COST):
+                raise TableError(f"table header 'float-layers': latency of {entry[0]!r} must be a number > 0 (in the table's unit), got {value!r}")
+            latency = value * scale
+        out[(entry[0], entry[1])] = latency
+    if out and FLOAT_BITS not in bits:
+        raise TableError(f"table header 'float-layers': the layers it names run a float kernel, but the table's bits {bits} have no {FLOAT_BITS}")
+    return out
 
 
 def _read_source(source: str | Path) -> str:
@@ -203,7 +215,7 @@ def parse_table(source: str | Path) -> Table:
     index = {b: i for i, b in enumerate(bits)}
     table = Table(meta["target"], batch, bits, units, meta)
     if "float-layers" in meta:
-        table.float_layers = _parse_float_layers(meta["float-layers"], bits)
+        table.float_layers = _parse_float_layers(meta["float-layers"], bits, LATENCY_TO_MS[units["latency"]])
     seen: dict[str, np.ndarray] = {}
     for (number, _), row in zip(body[1:], reader):
         if len(row) != len(columns):

@@ -231,14 +231,22 @@ def test_layers_the_runtime_leaves_in_float_cost_their_fp32_entry(digits: list[L
     assert target.cost(replace(last, name="elsewhere"), 8, 8).latency_ms == pytest.approx(0.1)  # same shape, another layer
     names = layer_names(digits)
     assert target.policy_cost(digits, Policy.uniform(names, 8)).latency_ms == pytest.approx(0.1 * (len(digits) - 1) + 0.3)
+    # timed in place (float kernel with its quantize/dequantize): that figure at integer widths
+    timed = measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3,
+                                float_layers_header([[last.name, last.shape_key]], {last.shape_key: 0.4}))
+    target = TableTarget([parse_table(timed)])
+    assert target.cost(last, 8, 8).latency_ms == pytest.approx(0.4)
+    assert target.cost(last, 32, 32).latency_ms == pytest.approx(0.3)
+    assert target.cost(last, 32, 8).latency_ms == pytest.approx(0.3)  # a float side: the fp32 kernel, as before
 
 
 @pytest.mark.parametrize(
     "header, message",
     [
-        ("# float-layers: [[\"a\"]]\n", "float-layers.*pairs"),
-        ("# float-layers: not json\n", "float-layers.*pairs"),
+        ("# float-layers: [[\"a\"]]\n", r"float-layers.*\[layer, shape\]"),
+        ("# float-layers: not json\n", r"float-layers.*\[layer, shape\]"),
         ("# float-layers: [[\"a\", \"conv2d:x\"]]\n", "float-layers.*no 32"),
+        ("# float-layers: [[\"a\", \"conv2d:x\", -1]]\n", "float-layers.*latency of 'a'"),
     ],
 )
 def test_a_bad_float_layers_header_is_refused(header: str, message: str) -> None:

@@ -98,7 +98,9 @@ def test_each_api_process_listens_on_a_socket_of_its_own_and_a_second_server_can
     server = start(tmp_path)
     try:
         within(30, lambda: len(api_processes(server)) == 2, "two API processes")
-        per_process = [listening_sockets(pid, server.port) for pid in api_processes(server)]
+        listening = lambda: [listening_sockets(pid, server.port) for pid in api_processes(server)]  # noqa: E731
+        within(30, lambda: all(listening()), "both API processes listening")  # each listens once its app has started
+        per_process = listening()
         assert all(len(sockets) == 1 for sockets in per_process), per_process
         assert per_process[0] != per_process[1]  # the kernel spreads connections over the two
         second = subprocess.run(

@@ -148,8 +148,7 @@ def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, set
     NAME`` on that machine). It times onnxruntime's int8 and fp32 kernels for the model's layer
     shapes there and stores the table as your upload: the job's `summary.table` names it
     (`upload:ID`), ready to be a search's target."""
-    from hwsearch.search import MODELS, SpecError, layer_shapes
-    from hwsearch.search.measure import runtime_float_layers
+    from hwsearch.search import MODELS, SpecError, layer_shapes, runtime_float_layers
 
     upload = owned_model(session, body.model, key.id)
     if upload is None and body.model not in MODELS:

@@ -57,9 +57,23 @@ def runtime_float_layers(model: str, data: str | None = None, input_shape: Seque
     return [[s.name, s.shape_key] for s in {(s.name, s.shape_key): s for s in specs}.values() if s.name not in integer]
 
 
-def float_layers_header(pairs: list[list[str]]) -> dict[str, str]:
-    """The table header that carries ``runtime_float_layers``' answer."""
-    return {"float-layers": json.dumps(pairs, separators=(",", ":"))}
+def float_layers_header(pairs: list[list[str]], in_place_ms: dict[str, float] | None = None) -> dict[str, str]:
+    """The table header that carries ``runtime_float_layers``' answer, each layer with what its
+    shape costs run in place at int8 (``in_place_ms``, from ``time_float_layers``) where timed."""
+    timed = in_place_ms or {}
+    entries = [[layer, shape, round(timed[shape], 6)] if shape in timed else [layer, shape] for layer, shape in pairs]
+    return {"float-layers": json.dumps(entries, separators=(",", ":"))}
+
+
+def time_float_layer_header(
+    specs: Sequence[LayerSpec], pairs: list[list[str]], batch: int = 1, warmup: int = 5, repeats: int = 20
+) -> dict[str, str]:
+    """``float_layers_header`` with each named layer's shape timed here as the runtime runs it."""
+    from latency_tables.measured import time_float_layers
+
+    shapes = {shape for _, shape in pairs}
+    timed = time_float_layers([s for s in specs if s.shape_key in shapes], batch=batch, warmup=warmup, repeats=repeats)
+    return float_layers_header(pairs, timed)
 
 
 def measure_layer_table(
@@ -70,13 +84,18 @@ def measure_layer_table(
     repeats: int,
     progress: Callable[[int, int, str], None] | None = None,
     more: dict[str, str] | None = None,
+    float_layers: list[list[str]] | None = None,
 ) -> tuple[str, int]:
-    """Time ``layers``' shapes in onnxruntime here (int8 and fp32 kernels): the table's text,
+    """Time ``layers``' shapes in onnxruntime here (int8 and fp32 kernels, and the
+    ``float_layers`` from ``runtime_float_layers`` as they run in place): the table's text,
     checked as an upload is, and how many distinct shapes it has."""
     from latency_tables import parse_table
     from latency_tables.measured import measure_specs, measured_table_text
 
-    results = measure_specs([LayerSpec.from_dict(layer) for layer in layers], warmup=warmup, repeats=repeats, progress=progress)
+    specs = [LayerSpec.from_dict(layer) for layer in layers]
+    results = measure_specs(specs, warmup=warmup, repeats=repeats, progress=progress)
+    if float_layers is not None:
+        more = {**(more or {}), **time_float_layer_header(specs, float_layers, warmup=warmup, repeats=repeats)}
     text = measured_table_text(results, name, model, 1, warmup, repeats, more)
     parse_table(text)
     return text, len(results)
