@@ -85,13 +85,12 @@ class TableTarget(CostModel):
             wi, ai = self._column(int(w_arr[pos])), self._column(int(a_arr[pos]))
             if wi is None or ai is None:
                 continue  # no kernel wide enough: NaN here, an error from cost()
-            if runs_float and self.bits[wi] <= MAX_BITS and self.bits[ai] <= MAX_BITS:
+            in_float = runs_float and self.bits[wi] <= MAX_BITS and self.bits[ai] <= MAX_BITS
+            if in_float:
                 wi = ai = self.bits.index(FLOAT_BITS)
-                lat[pos], en[pos] = table[wi, ai]
-                if in_place is not None:
-                    lat[pos] = in_place
-            else:
-                lat[pos], en[pos] = table[wi, ai]
+            lat[pos], en[pos] = table[wi, ai]
+            if in_float and in_place is not None:
+                lat[pos] = in_place
             bound[pos] = bounds[wi, ai]
         return lat, en, bound
 

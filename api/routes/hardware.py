@@ -159,7 +159,7 @@ def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, set
         layers = layer_shapes(model)
     except SpecError as exc:
         raise param_error(("body", "model"), str(exc)) from None
-    try:  # and which layers stay float at int8 (the table prices them at fp32)
+    try:  # and which layers stay float at int8 (the measuring worker times them as they run)
         float_layers = runtime_float_layers(model)
     except SpecError:
         float_layers = None  # the table keeps every int8 entry, as before this was read

@@ -27,7 +27,7 @@ def runtime_float_layers(model: str, data: str | None = None, input_shape: Seque
     export, read off that export's graph (``hwsearch.verify.integer_layers``): its output feeds
     a residual add, a pool or the model's output instead of the next layer's quantizer, so no
     integer kernel takes it. A table that names them (header ``float-layers``) prices them at
-    fp32 (``latency_tables.lookup``), as they run. The graph, not the weights, decides: the
+    integer widths as they run: their in-place time, else fp32 (``latency_tables.lookup``). The graph, not the weights, decides: the
     model is built untrained, calibrated on seeded noise. Every failure is a ``SpecError``."""
     import torch
 
