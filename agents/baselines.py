@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import Agent
+from hwsearch.core.choice_ilp import solve_choices
 from hwsearch.core.problem import SearchProblem
 from hwsearch.core.run import SearchRun
 
@@ -181,45 +182,11 @@ def propose_additive(
     for _ in range(candidates):
         if run.stopped:
             return
-        chosen = solve_additive(predicted, cost, problem.budget * (1 - 1e-9), found, time_limit)
+        chosen = solve_choices(predicted, cost, problem.budget * (1 - 1e-9), found, time_limit, problem.costing.pair_costs())
         if chosen is None:
             break
         found.append(chosen)
         run.propose(chosen // na, chosen % na)
-
-
-def solve_additive(
-    predicted: np.ndarray, cost: np.ndarray, budget: float, exclude: list[np.ndarray] = (), time_limit: float = 30.0
-) -> np.ndarray | None:
-    """Pick one option per row minimising ``sum predicted`` s.t. ``sum cost <= budget``.
-
-    ``predicted`` and ``cost`` are ``[layer, option]``; ``exclude`` lists earlier answers
-    (option per layer) that must not be returned again (no-good cuts). Returns the option
-    index per layer, or None if infeasible. Exact (``scipy.optimize.milp``, HiGHS).
-    """
-    from scipy.optimize import Bounds, LinearConstraint, milp
-
-    nl, k = predicted.shape
-    n = nl * k
-    rows = [np.kron(np.eye(nl), np.ones(k)), cost.reshape(1, -1)]
-    lo = [np.ones(nl), [-np.inf]]
-    hi = [np.ones(nl), [budget]]
-    for old in exclude:
-        cut = np.zeros((1, n))
-        cut[0, np.arange(nl) * k + old] = 1
-        rows.append(cut)
-        lo.append([-np.inf])
-        hi.append([nl - 1])
-    res = milp(
-        predicted.reshape(-1),
-        constraints=LinearConstraint(np.vstack(rows), np.concatenate(lo), np.concatenate(hi)),
-        integrality=np.ones(n),
-        bounds=Bounds(0, 1),
-        options={"time_limit": time_limit},
-    )
-    if res.x is None:
-        return None
-    return np.round(res.x).reshape(nl, k).argmax(axis=1)
 
 
 class EvolutionAgent(Agent):

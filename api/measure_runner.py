@@ -19,7 +19,7 @@ from api.checkpoints import drop_checkpoint
 from api.db import Database
 from api.models import HardwareTable, Job, utcnow
 from api.uploads import UPLOAD_PREFIX
-from hwsearch.search import measure_layer_table
+from hwsearch.search import RuntimeLayers, measure_layer_table
 
 MEASURE_KIND = "measure"
 
@@ -45,10 +45,13 @@ def run_measurement(
             session.get(Job, held.job_id).summary = {"shapes_done": done, "shapes": total}
 
     host = socket.gethostname()
+    runtime = None  # a job queued before the service read the runtime's layers keeps every int8 entry
+    if spec.get("float_layers") is not None:
+        runtime = RuntimeLayers(spec["float_layers"], spec.get("requantized_by") or [])
     try:
         text, shapes = measure_layer_table(
             spec["layers"], spec["name"], spec["model"], spec["warmup"], spec["repeats"], between_shapes,
-            {"measured-on": f"{host} ({platform.machine()})"}, spec.get("float_layers"),
+            {"measured-on": f"{host} ({platform.machine()})"}, runtime,
         )
     except MeasurementCancelled:
         with db.session() as session:

@@ -9,13 +9,14 @@ search which widths are real.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from hwsearch.core.graph import LayerSpec
 from hwsearch.core.policy import FLOAT_BITS, MAX_BITS
-from hwsearch.core.cost_model import CostModel, TableError
+from hwsearch.core.cost_model import CostModel, Fallback, TableError
 from latency_tables.table import Table, parse_table
 
 
@@ -45,10 +46,12 @@ class TableTarget(CostModel):
         self.costs: dict[str, np.ndarray] = {}
         self.bounds: dict[str, np.ndarray] = {}
         self.float_layers: dict[tuple[str, str], float | None] = {}
+        self.requantized_by: dict[tuple[str, str], tuple[tuple[str, ...], float | None]] = {}
         for t in tables:
             self.costs.update(t.costs)
             self.bounds.update(t.bounds)
             self.float_layers.update(t.float_layers)
+            self.requantized_by.update(t.requantized_by)
         full = set(range(2, MAX_BITS + 1)) <= set(self.bits)
         self.supported_bits = None if (full or fallback is not None) else [b for b in self.bits if b <= MAX_BITS]
         # a measured table's fp32 (or fp16) columns are real kernels; a simulator's table has none
@@ -93,6 +96,22 @@ class TableTarget(CostModel):
                 lat[pos] = in_place
             bound[pos] = bounds[wi, ai]
         return lat, en, bound
+
+    def fallbacks(self, specs: Sequence[LayerSpec]) -> list[Fallback]:
+        """The layers the table says run an integer kernel only while the layers after them
+        quantize their input (header ``requantized-by``), each with what it costs in float in
+        place: its timed latency, else its shape's fp32 entry."""
+        out = []
+        for spec in specs:
+            entry = self.requantized_by.get((spec.name, spec.shape_key))
+            if entry is None or spec.shape_key not in self.costs:
+                continue
+            consumers, in_place = entry
+            if in_place is None:
+                column = self.bits.index(FLOAT_BITS)
+                in_place = float(self.costs[spec.shape_key][column, column, 0])
+            out.append(Fallback(spec, consumers, in_place))
+        return out
 
     def _cannot_cost(self, what: str) -> str:
         return f"target {self.name!r} has no kernel for {what} (widths: {self.bits})"

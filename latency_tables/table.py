@@ -60,6 +60,10 @@ class Table:
     # (layer, shape) -> ms at integer widths (None: the fp32 entry), for the layers the runtime
     # runs in float whatever their widths (header 'float-layers')
     float_layers: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    # (layer, shape) -> (the layers that requantize its output, ms in float when one does not),
+    # for the layers that run an integer kernel only while those quantize their input
+    # (header 'requantized-by')
+    requantized_by: dict[tuple[str, str], tuple[tuple[str, ...], float | None]] = field(default_factory=dict)
 
     @property
     def has_energy(self) -> bool:
@@ -151,6 +155,37 @@ def _parse_float_layers(text: str, bits: list[int], scale: float) -> dict[tuple[
     return out
 
 
+def _parse_requantized_by(text: str, bits: list[int], scale: float) -> dict[tuple[str, str], tuple[tuple[str, ...], float | None]]:
+    """The 'requantized-by' header: a JSON list of [layer, shape, [layers]] or [layer, shape,
+    [layers], latency]: the layer runs its integer kernel only while each listed layer quantizes
+    its input; once one takes a float input, nothing requantizes the output and the layer runs
+    in float (its latency, else its shape's fp32 entry, so 32 must be in ``bits``)."""
+    try:
+        entries = json.loads(text)
+        if not isinstance(entries, list) or not all(
+            isinstance(e, list) and len(e) in (3, 4) and all(isinstance(v, str) and v for v in e[:2])
+            and isinstance(e[2], list) and all(isinstance(v, str) and v for v in e[2])
+            for e in entries
+        ):
+            raise ValueError
+    except ValueError:
+        raise TableError(
+            f"table header 'requantized-by': expected a JSON list of [layer, shape, [layers]] or [layer, shape, [layers], latency], got {text[:80]!r}"
+        ) from None
+    out: dict[tuple[str, str], tuple[tuple[str, ...], float | None]] = {}
+    for entry in entries:
+        latency = None
+        if len(entry) == 4:
+            value = entry[3]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value * scale <= MAX_COST):
+                raise TableError(f"table header 'requantized-by': latency of {entry[0]!r} must be a number > 0 (in the table's unit), got {value!r}")
+            latency = value * scale
+        out[(entry[0], entry[1])] = (tuple(entry[2]), latency)
+    if out and FLOAT_BITS not in bits:
+        raise TableError(f"table header 'requantized-by': its layers fall back to a float kernel, but the table's bits {bits} have no {FLOAT_BITS}")
+    return out
+
+
 def _read_source(source: str | Path) -> str:
     if isinstance(source, Path) or ("\n" not in source and source.endswith(".csv")):
         path = Path(source)
@@ -216,6 +251,8 @@ def parse_table(source: str | Path) -> Table:
     table = Table(meta["target"], batch, bits, units, meta)
     if "float-layers" in meta:
         table.float_layers = _parse_float_layers(meta["float-layers"], bits, LATENCY_TO_MS[units["latency"]])
+    if "requantized-by" in meta:
+        table.requantized_by = _parse_requantized_by(meta["requantized-by"], bits, LATENCY_TO_MS[units["latency"]])
     seen: dict[str, np.ndarray] = {}
     for (number, _), row in zip(body[1:], reader):
         if len(row) != len(columns):

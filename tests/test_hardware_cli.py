@@ -40,6 +40,9 @@ def test_build_and_measure_write_valid_tables(tmp_path: Path) -> None:
     assert list(table.float_layers) == [(last.name, last.shape_key)]
     assert table.float_layers[(last.name, last.shape_key)] > 0  # timed as the runtime runs it
     assert "1 layer(s) run in float even at int8" in result.output
+    # the other five run as integers only while the next layer quantizes its input
+    requantized = {layer: consumers for (layer, _), (consumers, ms) in table.requantized_by.items() if ms > 0}
+    assert requantized == {"1.0": ("2.0",), "2.0": ("4.0",), "4.0": ("5.0",), "5.0": ("8",), "8": (last.name,)}
     result = runner.invoke(app, ["hardware", "build", "haq-mobilenetv2", "--model", "digits-cnn"])
     assert result.exit_code == 2 and "only simulated targets" in result.output
 

@@ -219,11 +219,11 @@ def test_haq_rows_line_up_one_for_one_with_fashion_mobilenetv2() -> None:
 def test_layers_the_runtime_leaves_in_float_cost_their_fp32_entry(digits: list[LayerSpec]) -> None:
     from dataclasses import replace
 
-    from hwsearch.search.measure import float_layers_header
+    from hwsearch.search.measure import RuntimeLayers, runtime_layers_header
 
     results = {s.shape_key: (0.1, 0.3) for s in digits}  # int8 faster than fp32 everywhere
     last = digits[-1]
-    text = measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3, float_layers_header([[last.name, last.shape_key]]))
+    text = measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3, runtime_layers_header(RuntimeLayers([[last.name, last.shape_key]], [])))
     target = TableTarget([parse_table(text)])
     assert target.cost(last, 8, 8).latency_ms == pytest.approx(0.3)  # no integer kernel takes it
     assert target.cost(last, 32, 32).latency_ms == pytest.approx(0.3)
@@ -233,7 +233,7 @@ def test_layers_the_runtime_leaves_in_float_cost_their_fp32_entry(digits: list[L
     assert target.policy_cost(digits, Policy.uniform(names, 8)).latency_ms == pytest.approx(0.1 * (len(digits) - 1) + 0.3)
     # timed in place (float kernel with its quantize/dequantize): that figure at integer widths
     timed = measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3,
-                                float_layers_header([[last.name, last.shape_key]], {last.shape_key: 0.4}))
+                                runtime_layers_header(RuntimeLayers([[last.name, last.shape_key]], []), {last.shape_key: 0.4}))
     target = TableTarget([parse_table(timed)])
     assert target.cost(last, 8, 8).latency_ms == pytest.approx(0.4)
     assert target.cost(last, 32, 32).latency_ms == pytest.approx(0.3)

@@ -85,19 +85,32 @@ def test_integer_layers_are_those_whose_output_goes_straight_to_a_quantizer():
     from hwsearch.core.policy import Policy
     from hwsearch.verify import integer_layers, runtime_reference
 
+    def dq(name: str) -> object:  # a dequantized tensor: what an integer kernel can read
+        return helper.make_node("DequantizeLinear", [f"{name}.q", "s"], [name])
+
     content = _graph(
-        helper.make_node("Conv", ["x", "a.w"], ["a"]),
+        *(dq(f"{layer}.w") for layer in "abcdf"),
+        dq("dx"),
+        helper.make_node("Conv", ["dx", "a.w"], ["a"]),
         helper.make_node("QuantizeLinear", ["a", "s"], ["qa"]),  # a: straight into a quantizer
-        helper.make_node("Conv", ["qa", "b.w"], ["b"]),
+        helper.make_node("DequantizeLinear", ["qa", "s"], ["da"]),
+        helper.make_node("Conv", ["da", "b.w"], ["b"]),
         helper.make_node("Relu", ["b"], ["rb"]),
         helper.make_node("QuantizeLinear", ["rb", "s"], ["qb"]),  # b: through a ReLU the kernel absorbs
-        helper.make_node("Conv", ["qb", "c.w"], ["c"]),
+        helper.make_node("DequantizeLinear", ["qb", "s"], ["db"]),
+        helper.make_node("Conv", ["db", "c.w"], ["c"]),
         helper.make_node("Add", ["c", "x"], ["y"]),  # c: into a residual add, left in float
-        helper.make_node("Gemm", ["y", "d.w"], ["d"]),
+        helper.make_node("Gemm", ["y", "d.w"], ["d"]),  # d: a float input, left in float
         helper.make_node("QuantizeLinear", ["d", "s"], ["qd"]),
-        helper.make_node("Identity", ["d"], ["other"]),  # d: read twice, left in float
+        helper.make_node("DequantizeLinear", ["qd", "s"], ["dd"]),
+        helper.make_node("Conv", ["dd", "e.w"], ["e"]),  # e: float weights, left in float
+        helper.make_node("QuantizeLinear", ["e", "s"], ["qe"]),
+        helper.make_node("DequantizeLinear", ["qe", "s"], ["de"]),
+        helper.make_node("Conv", ["de", "f.w"], ["f"]),
+        helper.make_node("QuantizeLinear", ["f", "s"], ["qf"]),
+        helper.make_node("Identity", ["f"], ["other"]),  # f: read twice, left in float
     )
-    weights = {name: f"{name}.w" for name in "abcd"}
+    weights = {name: f"{name}.w" for name in "abcdef"}
     assert integer_layers(content, weights) == {"a", "b"}
     policy = Policy({name: (4, 6) for name in "abcd"})
     assert dict(runtime_reference(policy, list("abcd"), {"a", "b"})) == dict(

@@ -36,6 +36,7 @@ def test_a_measurement_waits_for_its_queue_then_stores_a_table_a_search_can_use(
     job = job.json()
     assert job["queue"] == "box2" and job["state"] == "queued" and job["spec"]["kind"] == "measure"
     assert [name for name, _ in job["spec"]["float_layers"]] == ["11"]  # read at submit: the classifier stays float
+    assert {layer: consumers for layer, _, consumers in job["spec"]["requantized_by"]}["8"] == ["11"]
     time.sleep(3)  # the server's own worker polls twice a second and is alive: it must leave it alone
     assert alice.get(f"/jobs/{job['id']}").json()["state"] == "queued"
     other = tmp_path / "box2"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agents import AGENT_NAMES, agent_class, get_agent
-from agents.baselines import solve_additive
+from hwsearch.core.choice_ilp import solve_choices
 from hwsearch.env import MixedPrecisionEnv
 from hwsearch.core.policy import Policy
 from hwsearch.policy_file import PolicyFileError, read_policy_file, write_policy_file
@@ -350,9 +350,9 @@ def test_ilp_is_exact_for_the_additive_model():
         for combo in itertools.product(range(4), repeat=5)
         if sum(cost[i, c] for i, c in enumerate(combo)) <= budget
     )
-    chosen = solve_additive(predicted, cost, budget)
+    chosen = solve_choices(predicted, cost, budget)
     assert predicted[np.arange(5), chosen].sum() == pytest.approx(best[0])
-    second = solve_additive(predicted, cost, budget, exclude=[chosen])
+    second = solve_choices(predicted, cost, budget, exclude=[chosen])
     assert not (second == chosen).all()
     assert predicted[np.arange(5), second].sum() >= best[0] - 1e-12
 

@@ -148,7 +148,7 @@ def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, set
     NAME`` on that machine). It times onnxruntime's int8 and fp32 kernels for the model's layer
     shapes there and stores the table as your upload: the job's `summary.table` names it
     (`upload:ID`), ready to be a search's target."""
-    from hwsearch.search import MODELS, SpecError, layer_shapes, runtime_float_layers
+    from hwsearch.search import MODELS, SpecError, layer_shapes, runtime_layers
 
     upload = owned_model(session, body.model, key.id)
     if upload is None and body.model not in MODELS:
@@ -160,11 +160,13 @@ def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, set
     except SpecError as exc:
         raise param_error(("body", "model"), str(exc)) from None
     try:  # and which layers stay float at int8 (the measuring worker times them as they run)
-        float_layers = runtime_float_layers(model)
+        runtime = runtime_layers(model)
+        float_layers, requantized_by = runtime.float_layers, runtime.requantized_by
     except SpecError:
-        float_layers = None  # the table keeps every int8 entry, as before this was read
+        float_layers = requantized_by = None  # the table keeps every int8 entry, as before this was read
     spec = {"kind": "measure", "model": body.model, "name": body.name, "warmup": body.warmup, "repeats": body.repeats,
-            "layers": layers, "float_layers": float_layers}
+            "layers": layers, "float_layers": float_layers,
+            "requantized_by": requantized_by}
     job = Job(owner_id=key.id, spec=spec, queue=body.queue)
     session.add(job)
     session.commit()

@@ -145,7 +145,7 @@ def measure_cmd(
 ) -> None:
     """Time onnxruntime's int8 and fp32 kernels for each layer shape and write a table."""
     from hwsearch.search import SpecError
-    from hwsearch.search.measure import runtime_float_layers, time_float_layer_header
+    from hwsearch.search.measure import runtime_layers, time_runtime_layers_header
     from latency_tables.measured import measure_specs, measured_table_text, write_measured_table
 
     specs = _specs(model, data, input_shape)
@@ -162,14 +162,15 @@ def measure_cmd(
             _fail(f"measurement failed: {exc}")
     more = {}
     try:  # which layers stay float in the int8 export, timed as they run there
-        float_layers = runtime_float_layers(model, data, _shape(input_shape))
-        more = time_float_layer_header(specs, float_layers, batch=batch, warmup=warmup, repeats=repeats)
+        runtime = runtime_layers(model, data, _shape(input_shape))
+        more = time_runtime_layers_header(specs, runtime, batch=batch, warmup=warmup, repeats=repeats)
     except SpecError as exc:
         err.print(f"warning: every layer keeps its int8 entry ({exc})")
     path = write_measured_table(out, measured_table_text(results, name, _label(model), batch, warmup, repeats, more))
     console.print(f"wrote {path}: {len(results)} shapes, widths 8 (int8 kernels) and 32 (fp32); no kernel below 8 bits")
     if more:
-        console.print(f"{len(float_layers)} layer(s) run in float even at int8 (their output is not requantized): priced as timed so")
+        console.print(f"{len(runtime.float_layers)} layer(s) run in float even at int8 (their output is not requantized): priced as timed so")
+        console.print(f"{len(runtime.requantized_by)} layer(s) run as integers while the next layer quantizes its input: priced as timed in float when it does not")
 
 
 @app.command("verify")

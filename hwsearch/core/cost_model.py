@@ -58,6 +58,24 @@ class ModelCost:
 BOUND_NAMES = ("compute", "memory", "table")
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """One execution of a layer whose integer kernel runs only while each of ``consumers``
+    quantizes its input: once one takes a float input, nothing requantizes the output and the
+    runtime runs the layer in float, at ``latency_ms``, whatever its integer widths. The one
+    cost that depends on two layers' widths (a measured runtime's format switch)."""
+
+    spec: LayerSpec
+    consumers: tuple[str, ...]
+    latency_ms: float
+
+    def applies(self, policy: Policy) -> bool:
+        """Whether ``policy`` makes this layer fall back to float."""
+        own = policy[self.spec.name]
+        integer = own.weight_bits <= MAX_BITS and own.activation_bits <= MAX_BITS
+        return integer and any(policy[c].activation_bits > MAX_BITS for c in self.consumers if c in policy)
+
+
 def check_cost_bits(bits: int, what: str) -> int:
     """Validate one operand width (2..8 or 32) with a message naming ``what``."""
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
@@ -93,6 +111,11 @@ class CostModel(ABC):
         Returns (latency_ms, energy_mj, bound_code) arrays of the broadcast shape, with
         bound_code an index into ``BOUND_NAMES``.
         """
+
+    def fallbacks(self, specs: Sequence[LayerSpec]) -> list[Fallback]:
+        """The executions of ``specs`` whose cost depends on their consumers' widths (none here:
+        a target whose layers cost the same whatever their neighbours run)."""
+        return []
 
     def cost(self, spec: LayerSpec, w_bits: int, a_bits: int) -> LayerCost:
         """Latency (ms) and energy (mJ) of one execution of ``spec`` at the given bits."""
@@ -139,7 +162,8 @@ class CostModel(ABC):
         """Cost of every layer execution under ``policy`` and their sum.
 
         A module executed several times (``spec.call`` > 0) is charged for each execution
-        at the bits its name gets in the policy.
+        at the bits its name gets in the policy; a layer that falls back to float because a
+        consumer takes a float input (``fallbacks``) at its float cost.
         """
         values, bounds = self._arrays(tuple(specs), ALL_BITS)
         index = {b: i for i, b in enumerate(ALL_BITS)}
@@ -152,6 +176,12 @@ class CostModel(ABC):
         picked = values[rows, wi, ai]
         picked_bounds = bounds[rows, wi, ai]
         layers = [LayerCost(float(l), float(e), BOUND_NAMES[int(b)]) for (l, e), b in zip(picked, picked_bounds)]
+        position = {id(s): i for i, s in enumerate(specs)}
+        for fallback in self.fallbacks(specs):
+            if fallback.applies(policy):
+                i = position[id(fallback.spec)]
+                picked[i, 0] = fallback.latency_ms
+                layers[i] = LayerCost(fallback.latency_ms, layers[i].energy_mj, layers[i].bound)
         total = picked.sum(axis=0)
         if math.isnan(total[0]):
             bad = sorted({s.name for s, c in zip(specs, layers) if math.isnan(c.latency_ms)})

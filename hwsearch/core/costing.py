@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsearch.core.choice_ilp import PairCost, solve_choices
 from hwsearch.core.cost_model import CostModel
 from hwsearch.core.graph import LayerSpec, layer_names
-from hwsearch.core.policy import FLOAT_BITS, Policy
+from hwsearch.core.policy import FLOAT_BITS, MAX_BITS, Policy
 from hwsearch.core.spec import UNITS, SearchSpec, SpecError
 
 COST_KEYS = ("latency", "energy", "size")
@@ -72,6 +73,18 @@ def choices(asked: list[int] | None, spec: SearchSpec, target: CostModel, field:
             + (" (float is costed)" if target.has_float and FLOAT_BITS not in formats else ""),
         )
     return kept
+
+
+@dataclass(frozen=True)
+class Switch:
+    """What layer ``layer`` costs more (per weight x activation width index; < 0: less) when
+    any of ``consumers`` takes a float input: the runtime then runs it in float (a
+    ``CostModel.fallbacks`` entry), in objective units and in ms."""
+
+    layer: int
+    consumers: tuple[int, ...]
+    extra_objective: np.ndarray
+    extra_latency: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,9 @@ class Costing:
             raise SpecError("objective", f"the dearest policy's objective on target {target.name!r} does not fit a float")
         self.int8 = Costs(self.int8.latency_ms, self.int8.energy_mj, self.int8.size_mb, self.int8_objective)
         self.unit = "x int8" if mix else UNITS[next(iter(self.weights))]
+        latency_scale = self.weights.get("latency", 0.0) / self.int8.latency_ms if mix else float("latency" in self.weights)
+        self.float_activations = np.array([b > MAX_BITS for b in self.activation_bits])
+        self.switches = self._switches(latency_scale, union) if self.float_activations.any() else []
         budget = spec.budget
         if budget.absolute is not None:
             if mix:
@@ -147,7 +163,9 @@ class Costing:
             raise SpecError("budget", f"{budget.describe(self.unit)} is {self.budget:g} {self.unit}: a budget must be finite and > 0")
         flat = self.objective_grid.reshape(nl, -1)
         self.cheapest = flat.argmin(axis=1)
-        self.min_objective = float(flat.min(axis=1).sum())
+        if self.switches:  # the cheapest widths of each layer alone may switch formats at a cost
+            self.cheapest = solve_choices(flat, np.zeros_like(flat), math.inf, pairs=self.pair_costs(as_predicted=True))
+        self.min_objective = self.objective(self.cheapest // na, self.cheapest % na)
         if self.min_objective > self.budget * (1 + 1e-9):
             raise SpecError(
                 "budget",
@@ -156,6 +174,46 @@ class Costing:
                 f"on every layer cost {self.min_objective:.4g} {self.unit} "
                 f"({self.min_objective / self.int8_objective:.3f} x int8)",
             )
+
+    def _switches(self, latency_scale: float, union: list[int]) -> list[Switch]:
+        """The target's ``fallbacks`` as per-layer extra costs over the search's widths."""
+        index = {n: i for i, n in enumerate(self.names)}
+        integer = np.array([b <= MAX_BITS for b in self.weight_bits])[:, None] & ~self.float_activations[None, :]
+        extra: dict[int, np.ndarray] = {}
+        consumers: dict[int, set[int]] = {}
+        wcols = [union.index(b) for b in self.weight_bits]
+        acols = [union.index(b) for b in self.activation_bits]
+        for fallback in self.target.fallbacks(self.specs):
+            layer = index[fallback.spec.name]
+            own = self.target.cost_array([fallback.spec], union)[0][wcols][:, acols, 0]
+            extra[layer] = extra.get(layer, 0.0) + np.where(integer, fallback.latency_ms - own, 0.0)
+            consumers.setdefault(layer, set()).update(index[c] for c in fallback.consumers if c in index)
+        return [
+            Switch(layer, tuple(sorted(consumers[layer])), latency_scale * lat, lat)
+            for layer, lat in sorted(extra.items())
+            if consumers[layer] and np.any(lat != 0)
+        ]
+
+    def pair_costs(self, as_predicted: bool = False) -> list[PairCost]:
+        """``switches`` for ``solve_choices`` over options ``w * len(activation_bits) + a``: as
+        extra budget cost (a search under the budget), or as extra objective (the cheapest policy)."""
+        na = len(self.activation_bits)
+        triggers = np.tile(self.float_activations, len(self.weight_bits))
+        out = []
+        for s in self.switches:
+            extra = s.extra_objective.reshape(-1)
+            zero = np.zeros_like(extra)
+            out.append(PairCost(s.layer, s.consumers, zero if as_predicted else extra, extra if as_predicted else zero, triggers))
+        return out
+
+    def _switched(self, w: np.ndarray, a: np.ndarray) -> tuple[float, float]:
+        """Extra (objective, latency ms) of the layers ``(w, a)`` makes fall back to float."""
+        objective = latency = 0.0
+        for s in self.switches:
+            if self.float_activations[a[list(s.consumers)]].any():
+                objective += float(s.extra_objective[w[s.layer], a[s.layer]])
+                latency += float(s.extra_latency[w[s.layer], a[s.layer]])
+        return objective, latency
 
     def _refuse_unusable_costs(self) -> None:
         """Every cost the search may add up is finite and > 0, and so is every total: a zero
@@ -244,11 +302,13 @@ class Costing:
         return np.full(self.n_layers, w_index, dtype=int), np.full(self.n_layers, a_index, dtype=int)
 
     def objective(self, w: np.ndarray, a: np.ndarray) -> float:
-        return float(self.objective_grid[np.arange(self.n_layers), w, a].sum())
+        total = float(self.objective_grid[np.arange(self.n_layers), w, a].sum())
+        return total + self._switched(w, a)[0] if self.switches else total
 
     def costs(self, w: np.ndarray, a: np.ndarray) -> Costs:
         picked = self.grid[np.arange(self.n_layers), w, a].sum(axis=0)
-        return Costs(float(picked[0]), float(picked[1]), float(picked[2]), self.objective(w, a))
+        latency = float(picked[0]) + (self._switched(w, a)[1] if self.switches else 0.0)
+        return Costs(latency, float(picked[1]), float(picked[2]), self.objective(w, a))
 
     def in_grid(self, policy: Policy) -> bool:
         """Whether every width of ``policy`` is one of the search's (else it is a reference,
@@ -287,6 +347,8 @@ class Costing:
         back to every layer's cheapest pair, which meets the budget (checked at construction).
         """
         w, a = np.array(w, dtype=int), np.array(a, dtype=int)
+        if self.switches:
+            return self._fit_with_switches(w, a)
         rows = np.arange(self.n_layers)
         g = self.objective_grid
         while not self.fits(w, a):
@@ -303,4 +365,26 @@ class Costing:
                 w[layer] -= 1
             else:
                 a[layer] -= 1
+        return w, a
+
+    def _fit_with_switches(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``fit`` where a layer's cost depends on its consumers' widths: each step's saving is
+        the whole objective's, so lowering a consumer's activations to an integer width counts
+        what it saves the layer before it (same order and ties as ``fit``)."""
+        while not self.fits(w, a):
+            now = self.objective(w, a)
+            best, best_save = None, 0.0
+            for layer in range(self.n_layers):
+                for which in (w, a):
+                    if which[layer] == 0:
+                        continue
+                    which[layer] -= 1
+                    save = now - self.objective(w, a)
+                    which[layer] += 1
+                    if save > best_save:
+                        best, best_save = (which, layer), save
+            if best is None:
+                na = len(self.activation_bits)
+                return self.cheapest // na, self.cheapest % na
+            best[0][best[1]] -= 1
         return w, a
