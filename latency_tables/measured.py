@@ -104,11 +104,20 @@ def float_layer_model(spec: LayerSpec, batch: int, rng: np.random.Generator) -> 
         "wq": np.clip(np.round(w * 32), -127, 127).astype(np.int8), "ws": _scalar(1 / 32, np.float32), "wz": _scalar(0, np.int8),
         "xs": _scalar(0.02, np.float32), "xz": _scalar(128, np.uint8),
     }
+    if compute.op_type == "MatMul":
+        # a Linear exports as Gemm (weight [out, in], bias): onnxruntime fuses a lone
+        # dequantize -> MatMul into an integer kernel, but runs Gemm on weights it dequantizes
+        # at every run, as the exported model does
+        inits["wq"] = np.ascontiguousarray(inits["wq"].T)
+        inits["b"] = np.zeros(spec.out_channels, dtype=np.float32)
+        compute = helper.make_node("Gemm", ["xd", "w", "b"], ["y"], transB=1)
+    else:
+        compute = helper.make_node(compute.op_type, ["xd", "w"], ["y"], **{a.name: helper.get_attribute_value(a) for a in compute.attribute})
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
         helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
         helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"]),
-        helper.make_node(compute.op_type, ["xd", "w"], ["y"], **{a.name: helper.get_attribute_value(a) for a in compute.attribute}),
+        compute,
     ]
     out = helper.make_graph(nodes, "layer", list(graph.input), list(graph.output), initializer=_initializers(inits))
     model = helper.make_model(out, opset_imports=[helper.make_opsetid("", OPSET)])

@@ -161,3 +161,43 @@ def test_a_bad_requantized_by_header_is_refused(header: str, message: str) -> No
 
     with pytest.raises(TableError, match=message):
         parse_table(header + HEADER + rows("S"))
+
+
+def _optimised_ops(content: bytes) -> list[str]:
+    """Op types onnxruntime runs after its graph optimisations (what a deployment executes)."""
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        options.log_severity_level = 3
+        ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+        return [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+
+
+def test_a_linear_layer_timed_in_place_runs_the_kernels_the_export_runs() -> None:
+    """fashion-cnn's hidden Linear falls back to float when the classifier takes a float input:
+    the export then dequantizes its weights at every run before a float Gemm. The lone model
+    timed for its in-place cost must do the same (a lone MatMul would be fused into an
+    integer kernel and time a fraction of it)."""
+    from hwsearch.export.calibrated import calibrate
+    from hwsearch.export.onnx_qdq import export_onnx
+    from hwsearch.search.problem import model_and_example
+    from latency_tables.measured import float_layer_model
+
+    net, x = model_and_example("fashion-cnn", None, None)
+    specs = trace(net, x)
+    hidden = next(s for s in specs if s.name == "8")
+    lone = _optimised_ops(float_layer_model(hidden, 1, np.random.default_rng(0))[0])
+    doc = {"model": "fashion-cnn", "layers": [{"name": s.name, "weight_bits": 32 if s.name == "11" else 8,
+                                               "activation_bits": 32 if s.name == "11" else 8} for s in specs]}
+    calib = torch.randn(8, *x.shape[1:], generator=torch.Generator().manual_seed(0))
+    exported = _optimised_ops(export_onnx(calibrate(doc, net, calib), calib[:1]))
+    assert "DequantizeLinear" in lone and any("Gemm" in op and not op.startswith("Q") for op in lone)
+    assert not any(op in ("MatMulIntegerToFloat", "QGemm", "DynamicQuantizeMatMul") for op in lone)
+    assert sum("Gemm" in op and not op.startswith("Q") for op in exported) == 2  # hidden and classifier in float
