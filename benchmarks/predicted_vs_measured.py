@@ -11,7 +11,11 @@ this machine, one onnxruntime thread, batch 1:
    search on the measured table returns (``fisher``, budget: uniform int8's predicted
    latency, widths 8 and 32), the mixed policy a user would deploy;
 3. export each as the deployed model (QDQ ONNX; the float model for fp32), time it whole,
-   and compare with the table's prediction (the sum of its layers' entries);
+   and compare with the table's prediction: the plain sum of its layers' entries, the
+   fusion-aware sum (layers the export leaves in float at their fp32 entry, read off the
+   exported graph), and the table as ``hardware measure`` writes it (``table_ms``: its
+   ``float-layers`` and ``requantized-by`` headers price each layer as the runtime will
+   run it, without exporting: what a search and ``hardware verify`` use);
 4. model the gap. A layer timed alone pays one ``session.run`` of fixed overhead that a
    whole model pays once (measured here with a one-node Identity model); in a whole QDQ
    model each int8 layer pays the quantize/dequantize work around it that the lone
@@ -49,7 +53,7 @@ from hwsearch.core.policy import FLOAT_BITS, Policy  # noqa: E402
 from hwsearch.export.calibrated import calibrate  # noqa: E402
 from hwsearch.export.onnx_qdq import export_onnx, float_onnx  # noqa: E402
 from hwsearch.search.problem import trace_model  # noqa: E402
-from hwsearch.search.measure import runtime_float_layers, time_float_layer_header  # noqa: E402
+from hwsearch.search.measure import runtime_layers, time_runtime_layers_header  # noqa: E402
 from hwsearch.verify import integer_layers, runtime_reference  # noqa: E402
 from hwsearch.zoo import MODELS, build_model  # noqa: E402
 from latency_tables.lookup import TableTarget  # noqa: E402
@@ -130,9 +134,12 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
     x = calib[:1].numpy()
     rows = {}
     policies = [("uniform_int8", int8), ("fp32", fp32), ("fastest_mix", mixed)]
-    # searched as a user's `hardware measure` table has it: the layers left in float priced at fp32
-    searched = searched_policy(name, measured_table_text(results, "here", name, 1, warmup, repeats, time_float_layer_header(
-        specs, runtime_float_layers(name), warmup=warmup, repeats=repeats))) if trained else None
+    # the table as `hardware measure` writes it: which layers run in float, and which fall back to
+    # float when the next layer takes a float input, each timed in place
+    aware_text = measured_table_text(results, "here", name, 1, warmup, repeats, time_runtime_layers_header(
+        specs, runtime_layers(name), warmup=warmup, repeats=repeats))
+    aware = TableTarget([parse_table(aware_text)])
+    searched = searched_policy(name, aware_text) if trained else None
     if searched is not None:
         policies.append(("searched", searched))
     for label, policy in policies:
@@ -146,6 +153,7 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
         fusion_aware = target.policy_cost(specs, runtime_reference(policy, names, integer)).latency_ms
         rows[label] = {
             "predicted_ms": target.policy_cost(specs, policy).latency_ms,
+            "table_ms": aware.policy_cost(specs, policy).latency_ms,
             "integer_layers": len(integer),
             "fusion_aware_ms": fusion_aware,
             "measured_ms": statistics.median(samples),
@@ -155,6 +163,7 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
             "float_layers": sum(policy[n].weight_bits == FLOAT_BITS for n in names),
             "boundaries": boundaries(policy, names),
             "ops_after_optimisation": fused_ops(content),
+            "bits": {n: [policy[n].weight_bits, policy[n].activation_bits] for n in names} if len(names) <= 24 else None,
         }
     return {"model": name, "input": list(shape), "trained_weights": trained, "measure_table_s": round(measure_s, 1), "policies": rows}
 
@@ -222,6 +231,7 @@ def main() -> None:
             row["corrected_ms"] = corrected(row, overhead, gap)
             row["corrected_ratio"] = row["measured_ms"] / row["corrected_ms"]
             row["fusion_aware_ratio"] = row["measured_ms"] / row["fusion_aware_ms"]
+            row["table_ratio"] = row["measured_ms"] / row["table_ms"]
         pol = m["policies"]
         m["mix_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
         m["mix_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
@@ -239,16 +249,18 @@ def main() -> None:
         "within_20pct_before": sum(abs(r["ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
         "within_20pct_after": sum(abs(r["corrected_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
         "within_20pct_fusion_aware": sum(abs(r["fusion_aware_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
+        "within_20pct_table": sum(abs(r["table_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
         "rows": sum(len(m["policies"]) for m in models),
         "models": models,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"{'model':20} {'policy':14} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} {'corr':>6} {'int layers':>10} {'fusion ms':>9} {'ratio':>6}")
+    print(f"{'model':20} {'policy':14} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} {'corr':>6} {'int layers':>10} {'fusion ms':>9} {'ratio':>6} {'table ms':>9} {'ratio':>6}")
     for m in models:
         for label, row in m["policies"].items():
             print(f"{m['model']:20} {label:14} {row['predicted_ms']:9.4f} {row['measured_ms']:9.4f} {row['ratio']:6.2f} {row['corrected_ratio']:6.2f}"
-                  f" {row['integer_layers']:>4}/{row['layers'] - row['float_layers']:<5} {row['fusion_aware_ms']:9.4f} {row['fusion_aware_ratio']:6.2f}")
+                  f" {row['integer_layers']:>4}/{row['layers'] - row['float_layers']:<5} {row['fusion_aware_ms']:9.4f} {row['fusion_aware_ratio']:6.2f}"
+                  f" {row['table_ms']:9.4f} {row['table_ratio']:6.2f}")
     print(f"session overhead {overhead * 1000:.1f} us; fitted per int8 layer {gap[0] * 1000:.1f} us, per switch {gap[1] * 1000:.1f} us")
 
 

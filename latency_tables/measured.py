@@ -93,9 +93,10 @@ def layer_model(spec: LayerSpec, batch: int, quantized: bool, rng: np.random.Gen
 
 
 def float_layer_model(spec: LayerSpec, batch: int, rng: np.random.Generator) -> tuple[bytes, dict[str, np.ndarray]]:
-    """``spec`` at int8 as onnxruntime runs a layer whose output is not requantized: its input
-    quantized and dequantized, its int8 weights dequantized, then the float Conv/MatMul (no
-    integer kernel can take it: nothing quantizes its output)."""
+    """``spec`` at int8 as onnxruntime runs a layer whose output is not requantized: its
+    quantized input (the layer before has quantized it) dequantized, its int8 weights
+    dequantized at every run, then the float Conv/Gemm (no integer kernel can take it:
+    nothing quantizes its output)."""
     float_model, feed = layer_model(spec, batch, False, rng)
     graph = onnx.load_from_string(float_model).graph
     compute = graph.node[0]
@@ -114,12 +115,14 @@ def float_layer_model(spec: LayerSpec, batch: int, rng: np.random.Generator) -> 
     else:
         compute = helper.make_node(compute.op_type, ["xd", "w"], ["y"], **{a.name: helper.get_attribute_value(a) for a in compute.attribute})
     nodes = [
-        helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
-        helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xd"]),
         helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"]),
         compute,
     ]
-    out = helper.make_graph(nodes, "layer", list(graph.input), list(graph.output), initializer=_initializers(inits))
+    x_shape = list(feed["x"].shape)
+    feed = {"x": rng.integers(0, 256, x_shape, dtype=np.uint8)}
+    inputs = [helper.make_tensor_value_info("x", TensorProto.UINT8, x_shape)]
+    out = helper.make_graph(nodes, "layer", inputs, list(graph.output), initializer=_initializers(inits))
     model = helper.make_model(out, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     return model.SerializeToString(), feed
