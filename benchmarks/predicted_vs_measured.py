@@ -16,7 +16,12 @@ this machine, one onnxruntime thread, batch 1:
    exported graph), and the table as ``hardware measure`` writes it (``table_ms``: its
    ``float-layers`` and ``requantized-by`` headers price each layer as the runtime will
    run it, without exporting: what a search and ``hardware verify`` use);
-4. model the gap. A layer timed alone pays one ``session.run`` of fixed overhead that a
+4. a calibration experiment (not what a table does): every integer-width cost scaled by the
+   whole uniform int8 model's measured / predicted time and every float cost by the same for
+   fp32 (``calibrated_ms``; exact for the uniform rows by construction, so only the mixed
+   rows test it), and the policy a search returns on that calibrated table
+   (``searched_calibrated``);
+5. model the gap. A layer timed alone pays one ``session.run`` of fixed overhead that a
    whole model pays once (measured here with a one-node Identity model); in a whole QDQ
    model each int8 layer pays the quantize/dequantize work around it that the lone
    QLinearConv/QLinearMatMul (integer in, integer out) did not, and a mixed model pays a
@@ -53,11 +58,11 @@ from hwsearch.core.policy import FLOAT_BITS, Policy  # noqa: E402
 from hwsearch.export.calibrated import calibrate  # noqa: E402
 from hwsearch.export.onnx_qdq import export_onnx, float_onnx  # noqa: E402
 from hwsearch.search.problem import trace_model  # noqa: E402
-from hwsearch.search.measure import runtime_layers, time_runtime_layers_header  # noqa: E402
+from hwsearch.search.measure import runtime_layers, runtime_layers_header  # noqa: E402
 from hwsearch.verify import integer_layers, runtime_reference  # noqa: E402
 from hwsearch.zoo import MODELS, build_model  # noqa: E402
 from latency_tables.lookup import TableTarget  # noqa: E402
-from latency_tables.measured import measure_specs, measured_table_text, time_samples  # noqa: E402
+from latency_tables.measured import measure_specs, measured_table_text, time_float_layers, time_samples  # noqa: E402
 from latency_tables.table import parse_table  # noqa: E402
 
 DEFAULT_MODELS = "digits-cnn,fashion-cnn,fashion-mobilenet,mobilenet-v2,resnet-50"
@@ -133,27 +138,43 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
     mixed = Policy({n: (b, b) for n, b in faster.items()})
     x = calib[:1].numpy()
     rows = {}
-    policies = [("uniform_int8", int8), ("fp32", fp32), ("fastest_mix", mixed)]
     # the table as `hardware measure` writes it: which layers run in float, and which fall back to
     # float when the next layer takes a float input, each timed in place
-    aware_text = measured_table_text(results, "here", name, 1, warmup, repeats, time_runtime_layers_header(
-        specs, runtime_layers(name), warmup=warmup, repeats=repeats))
+    runtime = runtime_layers(name)
+    in_place = time_float_layers([s for s in specs if s.shape_key in {r[1] for r in [*runtime.float_layers, *runtime.requantized_by]}],
+                                 warmup=warmup, repeats=repeats)
+    aware_text = measured_table_text(results, "here", name, 1, warmup, repeats, runtime_layers_header(runtime, in_place))
     aware = TableTarget([parse_table(aware_text)])
-    searched = searched_policy(name, aware_text) if trained else None
-    if searched is not None:
-        policies.append(("searched", searched))
-    for label, policy in policies:
+
+    def export(label: str, policy: Policy) -> bytes:
         if label == "fp32":
-            content = float_onnx(model, calib[:1]).SerializeToString()
-        else:
-            doc = {"layers": [{"name": n, "weight_bits": policy[n].weight_bits, "activation_bits": policy[n].activation_bits} for n in names]}
-            content = export_onnx(calibrate(doc, model, calib), calib[:1])
+            return float_onnx(model, calib[:1]).SerializeToString()
+        doc = {"layers": [{"name": n, "weight_bits": policy[n].weight_bits, "activation_bits": policy[n].activation_bits} for n in names]}
+        return export_onnx(calibrate(doc, model, calib), calib[:1])
+
+    contents = {label: export(label, policy) for label, policy in (("uniform_int8", int8), ("fp32", fp32))}
+    whole = {label: statistics.median(time_samples(c, {_input_name(c): x}, warmup, repeats)) for label, c in contents.items()}
+    # calibrated to the whole model: every integer-width cost scaled by measured / predicted uniform
+    # int8, every float one by the same for fp32 (exact for the uniform policies by construction)
+    s8 = whole["uniform_int8"] / aware.policy_cost(specs, int8).latency_ms
+    s32 = whole["fp32"] / aware.policy_cost(specs, fp32).latency_ms
+    scaled = {shape: (t[0] * s8, t[1] * s32) for shape, t in results.items()}
+    calibrated_text = measured_table_text(scaled, "here", name, 1, warmup, repeats,
+                                          runtime_layers_header(runtime, {k: v * s8 for k, v in in_place.items()}))
+    calibrated_target = TableTarget([parse_table(calibrated_text)])
+    policies = [("uniform_int8", int8), ("fp32", fp32), ("fastest_mix", mixed)]
+    if trained:
+        policies.append(("searched", searched_policy(name, aware_text)))
+        policies.append(("searched_calibrated", searched_policy(name, calibrated_text)))
+    for label, policy in policies:
+        content = contents.get(label) or export(label, policy)
         samples = time_samples(content, {_input_name(content): x}, warmup, repeats)
         integer = integer_layers(content, {n: f"{n}.weight" for n in names}) if label != "fp32" else set()
         fusion_aware = target.policy_cost(specs, runtime_reference(policy, names, integer)).latency_ms
         rows[label] = {
             "predicted_ms": target.policy_cost(specs, policy).latency_ms,
             "table_ms": aware.policy_cost(specs, policy).latency_ms,
+            "calibrated_ms": calibrated_target.policy_cost(specs, policy).latency_ms,
             "integer_layers": len(integer),
             "fusion_aware_ms": fusion_aware,
             "measured_ms": statistics.median(samples),
@@ -165,7 +186,8 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
             "ops_after_optimisation": fused_ops(content),
             "bits": {n: [policy[n].weight_bits, policy[n].activation_bits] for n in names} if len(names) <= 24 else None,
         }
-    return {"model": name, "input": list(shape), "trained_weights": trained, "measure_table_s": round(measure_s, 1), "policies": rows}
+    return {"model": name, "input": list(shape), "trained_weights": trained, "measure_table_s": round(measure_s, 1),
+            "calibration": {"int8": s8, "fp32": s32}, "policies": rows}
 
 
 def searched_policy(name: str, table_text: str) -> Policy:
@@ -232,12 +254,14 @@ def main() -> None:
             row["corrected_ratio"] = row["measured_ms"] / row["corrected_ms"]
             row["fusion_aware_ratio"] = row["measured_ms"] / row["fusion_aware_ms"]
             row["table_ratio"] = row["measured_ms"] / row["table_ms"]
+            row["calibrated_ratio"] = row["measured_ms"] / row["calibrated_ms"]
         pol = m["policies"]
         m["mix_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
         m["mix_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
-        if "searched" in pol:
-            m["searched_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol["searched"]["measured_ms"]
-            m["searched_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol["searched"]["measured_ms"]
+        for label in ("searched", "searched_calibrated"):
+            if label in pol:
+                m[f"{label}_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol[label]["measured_ms"]
+                m[f"{label}_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol[label]["measured_ms"]
     doc = {
         "benchmark": "predicted_vs_measured",
         "machine": f"{platform.machine()} {platform.processor()}".strip(),
@@ -250,17 +274,21 @@ def main() -> None:
         "within_20pct_after": sum(abs(r["corrected_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
         "within_20pct_fusion_aware": sum(abs(r["fusion_aware_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
         "within_20pct_table": sum(abs(r["table_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
+        # uniform rows are exact by construction: count only the others
+        "mixed_rows": sum(1 for m in models for k in m["policies"] if k not in ("uniform_int8", "fp32")),
+        "mixed_within_20pct_table": sum(abs(r["table_ratio"] - 1) <= 0.2 for m in models for k, r in m["policies"].items() if k not in ("uniform_int8", "fp32")),
+        "mixed_within_20pct_calibrated": sum(abs(r["calibrated_ratio"] - 1) <= 0.2 for m in models for k, r in m["policies"].items() if k not in ("uniform_int8", "fp32")),
         "rows": sum(len(m["policies"]) for m in models),
         "models": models,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"{'model':20} {'policy':14} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} {'corr':>6} {'int layers':>10} {'fusion ms':>9} {'ratio':>6} {'table ms':>9} {'ratio':>6}")
+    print(f"{'model':20} {'policy':19} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} {'corr':>6} {'int layers':>10} {'fusion ms':>9} {'ratio':>6} {'table ms':>9} {'ratio':>6} {'calib ms':>9} {'ratio':>6}")
     for m in models:
         for label, row in m["policies"].items():
-            print(f"{m['model']:20} {label:14} {row['predicted_ms']:9.4f} {row['measured_ms']:9.4f} {row['ratio']:6.2f} {row['corrected_ratio']:6.2f}"
+            print(f"{m['model']:20} {label:19} {row['predicted_ms']:9.4f} {row['measured_ms']:9.4f} {row['ratio']:6.2f} {row['corrected_ratio']:6.2f}"
                   f" {row['integer_layers']:>4}/{row['layers'] - row['float_layers']:<5} {row['fusion_aware_ms']:9.4f} {row['fusion_aware_ratio']:6.2f}"
-                  f" {row['table_ms']:9.4f} {row['table_ratio']:6.2f}")
+                  f" {row['table_ms']:9.4f} {row['table_ratio']:6.2f} {row['calibrated_ms']:9.4f} {row['calibrated_ratio']:6.2f}")
     print(f"session overhead {overhead * 1000:.1f} us; fitted per int8 layer {gap[0] * 1000:.1f} us, per switch {gap[1] * 1000:.1f} us")
 
 
