@@ -128,6 +128,16 @@ def _spread(text: str, line: int, shape: str, scale: float) -> float:
     return value * scale
 
 
+def _header_latency(header: str, entry: list, position: int, scale: float) -> float | None:
+    """The optional latency at ``entry[position]`` of a layer list header, in ms (None if absent)."""
+    if len(entry) <= position:
+        return None
+    value = entry[position]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value * scale <= MAX_COST):
+        raise TableError(f"table header {header!r}: latency of {entry[0]!r} must be a number > 0 (in the table's unit), got {value!r}")
+    return value * scale
+
+
 def _parse_float_layers(text: str, bits: list[int], scale: float) -> dict[tuple[str, str], float | None]:
     """The 'float-layers' header: a JSON list of [layer, shape] or [layer, shape, latency]
     (``hardware measure`` reads the layers off an int8 export of the model it measured and
@@ -143,13 +153,7 @@ def _parse_float_layers(text: str, bits: list[int], scale: float) -> dict[tuple[
         raise TableError(f"table header 'float-layers': expected a JSON list of [layer, shape] or [layer, shape, latency], got {text[:80]!r}") from None
     out: dict[tuple[str, str], float | None] = {}
     for entry in entries:
-        latency = None
-        if len(entry) == 3:
-            value = entry[2]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value * scale <= MAX_COST):
-                raise TableError(f"table header 'float-layers': latency of {entry[0]!r} must be a number > 0 (in the table's unit), got {value!r}")
-            latency = value * scale
-        out[(entry[0], entry[1])] = latency
+        out[(entry[0], entry[1])] = _header_latency("float-layers", entry, 2, scale)
     if out and FLOAT_BITS not in bits:
         raise TableError(f"table header 'float-layers': the layers it names run a float kernel, but the table's bits {bits} have no {FLOAT_BITS}")
     return out
@@ -174,13 +178,7 @@ def _parse_requantized_by(text: str, bits: list[int], scale: float) -> dict[tupl
         ) from None
     out: dict[tuple[str, str], tuple[tuple[str, ...], float | None]] = {}
     for entry in entries:
-        latency = None
-        if len(entry) == 4:
-            value = entry[3]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value * scale <= MAX_COST):
-                raise TableError(f"table header 'requantized-by': latency of {entry[0]!r} must be a number > 0 (in the table's unit), got {value!r}")
-            latency = value * scale
-        out[(entry[0], entry[1])] = (tuple(entry[2]), latency)
+        out[(entry[0], entry[1])] = (tuple(entry[2]), _header_latency("requantized-by", entry, 3, scale))
     if out and FLOAT_BITS not in bits:
         raise TableError(f"table header 'requantized-by': its layers fall back to a float kernel, but the table's bits {bits} have no {FLOAT_BITS}")
     return out
