@@ -51,9 +51,27 @@ def test_a_measurement_waits_for_its_queue_then_stores_a_table_a_search_can_use(
     assert table.startswith("upload:") and done["summary"]["shapes"] >= 1 and done["summary"]["measured_on"]
     listed = {t["name"]: t for t in alice.get("/hardware").json()}
     assert table in listed and listed[table]["builtin"] is False
+    stored = stored_table(server, int(table.removeprefix("upload:")))  # timed there, with the runtime's layers
+    assert set(stored.float_layers) == {tuple(pair) for pair in job["spec"]["float_layers"]}
+    assert stored.requantized_by[("8", next(s for n, s, _ in job["spec"]["requantized_by"] if n == "8"))][0] == ("11",)
+    assert all(ms is not None and ms > 0 for _, ms in stored.requantized_by.values())
     search = alice.post("/jobs", json={**SEARCH, "target": table})
     assert search.status_code == 201, search.text  # the measured table is a search's target
     alice.post(f"/jobs/{search.json()['id']}/cancel")
+
+
+def stored_table(server, table_id: int):
+    """The table a worker stored, read from the service's database and parsed."""
+    from api.db import Database
+    from api.models import HardwareTable
+    from latency_tables import parse_table
+
+    db = Database(server.env["HWSEARCH_DATABASE_URL"])
+    try:
+        with db.sessions() as session:
+            return parse_table(session.get(HardwareTable, table_id).content)
+    finally:
+        db.engine.dispose()
 
 
 def test_a_measurement_nobody_serves_stays_queued_and_can_be_cancelled(alice):
