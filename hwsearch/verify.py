@@ -189,9 +189,10 @@ def requantizing_layers(content: bytes, weights: dict[str, str]) -> dict[str, li
 
 
 def runtime_reference(policy: Policy, names: list[str], integer: set[str]) -> Policy:
-    """``policy`` with the layers the runtime leaves in float at fp32 (what it really runs)."""
-    return Policy({n: (policy[n].weight_bits, policy[n].activation_bits) if n in integer else (FLOAT_BITS, FLOAT_BITS)
-                   for n in names})
+    """``policy`` with the layers the runtime leaves in float on float weights (what it really
+    runs). Their activation widths stay: a layer that still quantizes its input keeps the layer
+    before it an integer kernel, and a table that prices that switch must see it."""
+    return Policy({n: (policy[n].weight_bits if n in integer else FLOAT_BITS, policy[n].activation_bits) for n in names})
 
 
 def weight_tensors(doc: dict, names: list[str]) -> dict[str, str]:

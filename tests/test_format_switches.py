@@ -66,6 +66,18 @@ def test_an_integer_layer_before_a_float_input_costs_its_in_place_time() -> None
         assert costing.costs(*costing.to_index(policy)).latency_ms == pytest.approx(target.policy_cost(specs, policy).latency_ms)
 
 
+def test_the_runtime_aware_prediction_keeps_a_layer_that_still_quantizes_its_input() -> None:
+    """hardware verify prices the layers the export leaves in float at their fp32 entry; a float
+    layer whose input is still quantized keeps the layer before it an integer kernel."""
+    from hwsearch.verify import runtime_reference
+
+    specs = chain(2)
+    target = table_for(specs, int8=[1.0, 1.0], fp32=[3.0, 0.5], in_place=[4.0, 4.0])
+    policy = Policy({"l0": (8, 8), "l1": (32, 8)})
+    reference = runtime_reference(policy, layer_names(specs), {"l0"})
+    assert target.policy_cost(specs, reference).latency_ms == pytest.approx(1.0 + 0.5)
+
+
 def test_the_cheapest_policy_and_the_budget_check_count_the_switches() -> None:
     specs = chain(3)
     # l1 is cheapest on a float kernel; with float activations that makes l0 fall back (5.0)
