@@ -58,11 +58,11 @@ from hwsearch.core.policy import FLOAT_BITS, Policy  # noqa: E402
 from hwsearch.export.calibrated import calibrate  # noqa: E402
 from hwsearch.export.onnx_qdq import export_onnx, float_onnx  # noqa: E402
 from hwsearch.search.problem import trace_model  # noqa: E402
-from hwsearch.search.measure import runtime_layers, runtime_layers_header  # noqa: E402
+from hwsearch.search.measure import runtime_layers, runtime_layers_header, time_runtime_layers  # noqa: E402
 from hwsearch.verify import integer_layers, runtime_reference  # noqa: E402
 from hwsearch.zoo import MODELS, build_model  # noqa: E402
 from latency_tables.lookup import TableTarget  # noqa: E402
-from latency_tables.measured import measure_specs, measured_table_text, time_float_layers, time_samples  # noqa: E402
+from latency_tables.measured import measure_specs, measured_table_text, time_samples  # noqa: E402
 from latency_tables.table import parse_table  # noqa: E402
 
 DEFAULT_MODELS = "digits-cnn,fashion-cnn,fashion-mobilenet,mobilenet-v2,resnet-50"
@@ -141,8 +141,7 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
     # the table as `hardware measure` writes it: which layers run in float, and which fall back to
     # float when the next layer takes a float input, each timed in place
     runtime = runtime_layers(name)
-    in_place = time_float_layers([s for s in specs if s.shape_key in {r[1] for r in [*runtime.float_layers, *runtime.requantized_by]}],
-                                 warmup=warmup, repeats=repeats)
+    in_place = time_runtime_layers(specs, runtime, warmup=warmup, repeats=repeats)
     aware_text = measured_table_text(results, "here", name, 1, warmup, repeats, runtime_layers_header(runtime, in_place))
     aware = TableTarget([parse_table(aware_text)])
 

@@ -127,30 +127,46 @@ def predicted_ms(target: CostModel, specs: list, policy: Policy) -> float | None
     return None if math.isnan(value) else value
 
 
+class _ExportGraph:
+    """A QDQ export's nodes indexed for the questions below: who reads a tensor, who made it,
+    and which layer a Conv/Gemm/MatMul computes (by the weight tensor it reads)."""
+
+    def __init__(self, content: bytes, weights: dict[str, str]) -> None:
+        self.nodes = list(onnx.load_from_string(content).graph.node)
+        self.readers: dict[str, list[onnx.NodeProto]] = {}
+        for node in self.nodes:
+            for tensor in node.input:
+                self.readers.setdefault(tensor, []).append(node)
+        self.producer = {out: node.op_type for node in self.nodes for out in node.output}
+        self.layer_of_weight = {tensor: layer for layer, tensor in weights.items()}
+
+    def layer(self, node: onnx.NodeProto) -> str | None:
+        """The layer ``node`` computes, if it is one."""
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
+            return None
+        return self.layer_of_weight.get(node.input[1])
+
+    def integer_nodes(self) -> dict[str, onnx.NodeProto]:
+        """Layer -> its node, for the layers ``integer_layers`` describes."""
+        found = {}
+        for node in self.nodes:
+            layer = self.layer(node)
+            if layer is None or not all(self.producer.get(t) == "DequantizeLinear" for t in node.input[:2]):
+                continue  # not a layer, or a float input or float weights: no integer kernel
+            after = self.readers.get(node.output[0], [])
+            if len(after) == 1 and after[0].op_type in ("Relu", "Clip"):  # absorbed by the kernel
+                after = self.readers.get(after[0].output[0], [])
+            if len(after) == 1 and after[0].op_type == "QuantizeLinear":
+                found[layer] = node
+        return found
+
+
 def integer_layers(content: bytes, weights: dict[str, str]) -> set[str]:
     """The layers of a QDQ export that onnxruntime runs as one integer kernel, read off the
     graph: the Conv/Gemm/MatMul taking the layer's weight tensor (``weights``: layer -> its
     name in the export) reads a dequantized input and weight, and feeds only a QuantizeLinear,
     directly or through one ReLU/Clip."""
-    graph = onnx.load_from_string(content).graph
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for tensor in node.input:
-            readers.setdefault(tensor, []).append(node)
-    producer = {out: node.op_type for node in graph.node for out in node.output}
-    layer_of = {tensor: layer for layer, tensor in weights.items()}
-    found = set()
-    for node in graph.node:
-        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2 or node.input[1] not in layer_of:
-            continue
-        if not all(producer.get(tensor) == "DequantizeLinear" for tensor in node.input[:2]):
-            continue  # a float input or float weights: no integer kernel, whatever follows
-        after = readers.get(node.output[0], [])
-        if len(after) == 1 and after[0].op_type in ("Relu", "Clip"):  # absorbed by the kernel
-            after = readers.get(after[0].output[0], [])
-        if len(after) == 1 and after[0].op_type == "QuantizeLinear":
-            found.add(layer_of[node.input[1]])
-    return found
+    return set(_ExportGraph(content, weights).integer_nodes())
 
 
 #: ops a requantized tensor passes through on its way to the next layer's input quantizer
@@ -162,29 +178,21 @@ def requantizing_layers(content: bytes, weights: dict[str, str]) -> dict[str, li
     output (reached through quantize/dequantize and the ops a quantizer commutes with). The
     layer keeps its integer kernel only while every one of them quantizes its input: give one
     a float input and nothing quantizes the output, so the runtime falls back to float."""
-    graph = onnx.load_from_string(content).graph
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for tensor in node.input:
-            readers.setdefault(tensor, []).append(node)
-    layer_of = {tensor: layer for layer, tensor in weights.items()}
-    integer = integer_layers(content, weights)
+    graph = _ExportGraph(content, weights)
     found: dict[str, list[str]] = {}
-    for node in graph.node:
-        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2 or layer_of.get(node.input[1]) not in integer:
-            continue
+    for layer, node in graph.integer_nodes().items():
         reached: list[str] = []
         frontier, seen = [node.output[0]], set()
         while frontier:
-            tensor = frontier.pop()
-            for reader in readers.get(tensor, []):
-                if len(reader.input) > 1 and reader.input[1] in layer_of and reader.op_type in ("Conv", "Gemm", "MatMul"):
-                    if layer_of[reader.input[1]] not in reached:
-                        reached.append(layer_of[reader.input[1]])
+            for reader in graph.readers.get(frontier.pop(), []):
+                consumer = graph.layer(reader)
+                if consumer is not None:
+                    if consumer not in reached:
+                        reached.append(consumer)
                 elif reader.op_type in REQUANT_PATH and id(reader) not in seen:
                     seen.add(id(reader))
                     frontier.extend(reader.output[:1])
-        found[layer_of[node.input[1]]] = reached
+        found[layer] = reached
     return found
 
 

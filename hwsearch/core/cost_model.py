@@ -176,12 +176,12 @@ class CostModel(ABC):
         picked = values[rows, wi, ai]
         picked_bounds = bounds[rows, wi, ai]
         layers = [LayerCost(float(l), float(e), BOUND_NAMES[int(b)]) for (l, e), b in zip(picked, picked_bounds)]
-        position = {id(s): i for i, s in enumerate(specs)}
-        for fallback in self.fallbacks(specs):
-            if fallback.applies(policy):
-                i = position[id(fallback.spec)]
-                picked[i, 0] = fallback.latency_ms
-                layers[i] = LayerCost(fallback.latency_ms, layers[i].energy_mj, layers[i].bound)
+        applied = [f for f in self.fallbacks(specs) if f.applies(policy)]
+        position = {id(s): i for i, s in enumerate(specs)} if applied else {}
+        for fallback in applied:
+            i = position[id(fallback.spec)]
+            picked[i, 0] = fallback.latency_ms
+            layers[i] = LayerCost(fallback.latency_ms, layers[i].energy_mj, layers[i].bound)
         total = picked.sum(axis=0)
         if math.isnan(total[0]):
             bad = sorted({s.name for s, c in zip(specs, layers) if math.isnan(c.latency_ms)})

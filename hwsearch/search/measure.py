@@ -88,16 +88,22 @@ def runtime_layers_header(runtime: RuntimeLayers, in_place_ms: dict[str, float] 
     return header
 
 
-def time_runtime_layers_header(
+def time_runtime_layers(
     specs: Sequence[LayerSpec], runtime: RuntimeLayers, batch: int = 1, warmup: int = 5, repeats: int = 20
-) -> dict[str, str]:
-    """``runtime_layers_header`` with every named layer's shape timed here as the runtime runs it
-    in float: what a float layer always costs, and an integer one once it falls back."""
+) -> dict[str, float]:
+    """shape -> ms of every layer ``runtime`` names, timed here as the runtime runs it in float:
+    what a float layer always costs, and an integer one once it falls back."""
     from latency_tables.measured import time_float_layers
 
     shapes = {row[1] for row in [*runtime.float_layers, *runtime.requantized_by]}
-    timed = time_float_layers([s for s in specs if s.shape_key in shapes], batch=batch, warmup=warmup, repeats=repeats)
-    return runtime_layers_header(runtime, timed)
+    return time_float_layers([s for s in specs if s.shape_key in shapes], batch=batch, warmup=warmup, repeats=repeats)
+
+
+def time_runtime_layers_header(
+    specs: Sequence[LayerSpec], runtime: RuntimeLayers, batch: int = 1, warmup: int = 5, repeats: int = 20
+) -> dict[str, str]:
+    """``runtime_layers_header`` with every named layer timed here (``time_runtime_layers``)."""
+    return runtime_layers_header(runtime, time_runtime_layers(specs, runtime, batch, warmup, repeats))
 
 
 def measure_layer_table(
