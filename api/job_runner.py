@@ -82,7 +82,7 @@ def execute_job(db: Database, settings: Settings, job_id: int | None = None, que
 
     try:
         if is_measurement(spec):
-            run_measurement(db, held, lease, spec, should_stop)
+            run_measurement(db, held, lease, settings, spec, should_stop)
             log.info("job %s: measurement done", job_id)
             return job_id
         if is_verification(spec):

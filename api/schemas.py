@@ -125,7 +125,7 @@ class MeasureRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [{"model": "digits-cnn", "queue": "jetson-1", "name": "jetson-1-onnxruntime", "warmup": 5, "repeats": 20}]},
+        json_schema_extra={"examples": [{"model": "digits-cnn", "queue": "jetson-1", "name": "jetson-1-onnxruntime", "warmup": 5, "repeats": 20, "whole_model": True}]},
     )
 
     model: Annotated[str, AfterValidator(no_nul)] = Field(
@@ -142,6 +142,12 @@ class MeasureRequest(BaseModel):
     )
     warmup: int = Field(5, ge=0, le=1000, description="Untimed runs of each kernel first.")
     repeats: int = Field(20, ge=1, le=10_000, description="Timed runs of each kernel; the table keeps their median and spread.")
+    whole_model: bool = Field(
+        True,
+        description="Also time the whole model there (the worker fetches it): scale the lone layers' costs so "
+        "uniform int8 and fp32 match it, and price each layer's switch from float back into integer kernels "
+        "(one export and timing per such layer).",
+    )
 
 
 class VerifyRequest(BaseModel):

@@ -15,12 +15,13 @@ this machine, one onnxruntime thread, batch 1:
    fusion-aware sum (layers the export leaves in float at their fp32 entry, read off the
    exported graph), and the table as ``hardware measure`` writes it (``table_ms``: its
    ``float-layers`` and ``requantized-by`` headers price each layer as the runtime will
-   run it, without exporting: what a search and ``hardware verify`` use);
-4. a calibration experiment (not what a table does): every integer-width cost scaled by the
-   whole uniform int8 model's measured / predicted time and every float cost by the same for
-   fp32 (``calibrated_ms``; exact for the uniform rows by construction, so only the mixed
-   rows test it), and the policy a search returns on that calibrated table
-   (``searched_calibrated``);
+   run it, without exporting: session 16's table), and the table with the whole model timed
+   (``whole_model_table_ms``: its ``whole-model-scale`` and ``float-to-integer`` headers, as
+   ``hardware measure`` writes them since session 17: uniform int8 and fp32 scaled to what
+   they measure whole, and each layer's switch from float back into integer kernels priced;
+   exact for the uniform rows by construction, up to timing noise, so the mixed rows test it);
+4. for the models with data, the policy a search returns on each table: ``searched`` on
+   session 17's, ``searched_session16`` on session 16's;
 5. model the gap. A layer timed alone pays one ``session.run`` of fixed overhead that a
    whole model pays once (measured here with a one-node Identity model); in a whole QDQ
    model each int8 layer pays the quantize/dequantize work around it that the lone
@@ -31,7 +32,8 @@ this machine, one onnxruntime thread, batch 1:
    the report gives the error before and after (the fit is in-sample: few parameters,
    many rows).
 
-Weights are random for the architecture-only models (timing does not depend on them).
+The architecture-only models have random weights with BatchNorm statistics like a trained
+net's (``hwsearch.search.whole_model.trained_like_batchnorm``).
 
 ``python benchmarks/predicted_vs_measured.py [--models digits-cnn,fashion-cnn,...] [--repeats 30]``
 """
@@ -58,6 +60,7 @@ from hwsearch.core.policy import FLOAT_BITS, Policy  # noqa: E402
 from hwsearch.export.calibrated import calibrate  # noqa: E402
 from hwsearch.export.onnx_qdq import export_onnx, float_onnx  # noqa: E402
 from hwsearch.search.problem import trace_model  # noqa: E402
+from hwsearch.search.whole_model import time_whole_model, trained_like_batchnorm  # noqa: E402
 from hwsearch.search.measure import runtime_layers, runtime_layers_header, time_runtime_layers  # noqa: E402
 from hwsearch.verify import integer_layers, runtime_reference  # noqa: E402
 from hwsearch.zoo import MODELS, build_model  # noqa: E402
@@ -152,19 +155,22 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
         return export_onnx(calibrate(doc, model, calib), calib[:1])
 
     contents = {label: export(label, policy) for label, policy in (("uniform_int8", int8), ("fp32", fp32))}
-    whole = {label: statistics.median(time_samples(c, {_input_name(c): x}, warmup, repeats)) for label, c in contents.items()}
-    # calibrated to the whole model: every integer-width cost scaled by measured / predicted uniform
-    # int8, every float one by the same for fp32 (exact for the uniform policies by construction)
-    s8 = whole["uniform_int8"] / aware.policy_cost(specs, int8).latency_ms
-    s32 = whole["fp32"] / aware.policy_cost(specs, fp32).latency_ms
-    scaled = {shape: (t[0] * s8, t[1] * s32) for shape, t in results.items()}
-    calibrated_text = measured_table_text(scaled, "here", name, 1, warmup, repeats,
-                                          runtime_layers_header(runtime, {k: v * s8 for k, v in in_place.items()}))
-    calibrated_target = TableTarget([parse_table(calibrated_text)])
+    # and the whole model, as `hardware measure` times it since session 17: the table scaled so
+    # uniform int8 and fp32 cost what they measure whole, and each layer's switch from float back
+    # into integer kernels priced (its own exports and timings, not the rows timed below)
+    start = time.perf_counter()
+
+    def table_with(extra: dict[str, str]) -> str:
+        return measured_table_text(results, "here", name, 1, warmup, repeats, {**runtime_layers_header(runtime, in_place), **extra})
+
+    whole_header = time_whole_model(name, specs, runtime, table_with, warmup=warmup, repeats=repeats)
+    whole_s = time.perf_counter() - start
+    whole_text = table_with(whole_header)
+    whole_model = TableTarget([parse_table(whole_text)])
     policies = [("uniform_int8", int8), ("fp32", fp32), ("fastest_mix", mixed)]
     if trained:
-        policies.append(("searched", searched_policy(name, aware_text)))
-        policies.append(("searched_calibrated", searched_policy(name, calibrated_text)))
+        policies.append(("searched", searched_policy(name, whole_text)))
+        policies.append(("searched_session16", searched_policy(name, aware_text)))
     for label, policy in policies:
         content = contents.get(label) or export(label, policy)
         samples = time_samples(content, {_input_name(content): x}, warmup, repeats)
@@ -173,7 +179,7 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
         rows[label] = {
             "predicted_ms": target.policy_cost(specs, policy).latency_ms,
             "table_ms": aware.policy_cost(specs, policy).latency_ms,
-            "calibrated_ms": calibrated_target.policy_cost(specs, policy).latency_ms,
+            "whole_model_table_ms": whole_model.policy_cost(specs, policy).latency_ms,
             "integer_layers": len(integer),
             "fusion_aware_ms": fusion_aware,
             "measured_ms": statistics.median(samples),
@@ -186,7 +192,10 @@ def run_model(name: str, warmup: int, repeats: int) -> dict:
             "bits": {n: [policy[n].weight_bits, policy[n].activation_bits] for n in names} if len(names) <= 24 else None,
         }
     return {"model": name, "input": list(shape), "trained_weights": trained, "measure_table_s": round(measure_s, 1),
-            "calibration": {"int8": s8, "fp32": s32}, "policies": rows}
+            "time_whole_model_s": round(whole_s, 1),
+            "whole_model_scale": json.loads(whole_header.get("whole-model-scale", "{}")),
+            "float_to_integer_ms": {row[0]: row[3] for row in json.loads(whole_header.get("float-to-integer", "[]"))},
+            "policies": rows}
 
 
 def searched_policy(name: str, table_text: str) -> Policy:
@@ -202,19 +211,6 @@ def searched_policy(name: str, table_text: str) -> Policy:
         result = run_search({"model": name, "target": str(path), "budget": {"relative": 1.0}, "agent": "fisher",
                              "episodes": 5, "eval_samples": 500, "weight_bits": "8,32", "activation_bits": "8,32"})
     return result.best.policy
-
-
-def trained_like_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
-    """Give an untrained model's BatchNorms statistics like a trained one's. Fresh ones fold
-    into all-zero biases, which onnxruntime shares between convs as one constant; a shared
-    bias stops its QDQ fusion, so most convs would stay float, unlike any trained model."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            with torch.no_grad():
-                for tensor, (low, high) in ((module.running_mean, (-0.1, 0.1)), (module.running_var, (0.5, 2.0)),
-                                            (module.weight, (0.5, 1.5)), (module.bias, (-0.1, 0.1))):
-                    tensor.copy_(torch.empty_like(tensor).uniform_(low, high, generator=generator))
 
 
 def fit_gap(models: list[dict], overhead: float) -> tuple[float, float]:
@@ -253,11 +249,11 @@ def main() -> None:
             row["corrected_ratio"] = row["measured_ms"] / row["corrected_ms"]
             row["fusion_aware_ratio"] = row["measured_ms"] / row["fusion_aware_ms"]
             row["table_ratio"] = row["measured_ms"] / row["table_ms"]
-            row["calibrated_ratio"] = row["measured_ms"] / row["calibrated_ms"]
+            row["whole_model_table_ratio"] = row["measured_ms"] / row["whole_model_table_ms"]
         pol = m["policies"]
         m["mix_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
         m["mix_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol["fastest_mix"]["measured_ms"]
-        for label in ("searched", "searched_calibrated"):
+        for label in ("searched", "searched_session16"):
             if label in pol:
                 m[f"{label}_speedup_vs_int8"] = pol["uniform_int8"]["measured_ms"] / pol[label]["measured_ms"]
                 m[f"{label}_speedup_vs_fp32"] = pol["fp32"]["measured_ms"] / pol[label]["measured_ms"]
@@ -276,18 +272,19 @@ def main() -> None:
         # uniform rows are exact by construction: count only the others
         "mixed_rows": sum(1 for m in models for k in m["policies"] if k not in ("uniform_int8", "fp32")),
         "mixed_within_20pct_table": sum(abs(r["table_ratio"] - 1) <= 0.2 for m in models for k, r in m["policies"].items() if k not in ("uniform_int8", "fp32")),
-        "mixed_within_20pct_calibrated": sum(abs(r["calibrated_ratio"] - 1) <= 0.2 for m in models for k, r in m["policies"].items() if k not in ("uniform_int8", "fp32")),
+        "within_20pct_whole_model_table": sum(abs(r["whole_model_table_ratio"] - 1) <= 0.2 for m in models for r in m["policies"].values()),
+        "mixed_within_20pct_whole_model_table": sum(abs(r["whole_model_table_ratio"] - 1) <= 0.2 for m in models for k, r in m["policies"].items() if k not in ("uniform_int8", "fp32")),
         "rows": sum(len(m["policies"]) for m in models),
         "models": models,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"{'model':20} {'policy':19} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} {'corr':>6} {'int layers':>10} {'fusion ms':>9} {'ratio':>6} {'table ms':>9} {'ratio':>6} {'calib ms':>9} {'ratio':>6}")
+    print(f"{'model':20} {'policy':19} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} {'corr':>6} {'int layers':>10} {'fusion ms':>9} {'ratio':>6} {'table ms':>9} {'ratio':>6} {'whole ms':>9} {'ratio':>6}")
     for m in models:
         for label, row in m["policies"].items():
             print(f"{m['model']:20} {label:19} {row['predicted_ms']:9.4f} {row['measured_ms']:9.4f} {row['ratio']:6.2f} {row['corrected_ratio']:6.2f}"
                   f" {row['integer_layers']:>4}/{row['layers'] - row['float_layers']:<5} {row['fusion_aware_ms']:9.4f} {row['fusion_aware_ratio']:6.2f}"
-                  f" {row['table_ms']:9.4f} {row['table_ratio']:6.2f} {row['calibrated_ms']:9.4f} {row['calibrated_ratio']:6.2f}")
+                  f" {row['table_ms']:9.4f} {row['table_ratio']:6.2f} {row['whole_model_table_ms']:9.4f} {row['whole_model_table_ratio']:6.2f}")
     print(f"session overhead {overhead * 1000:.1f} us; fitted per int8 layer {gap[0] * 1000:.1f} us, per switch {gap[1] * 1000:.1f} us")
 
 

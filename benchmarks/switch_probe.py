@@ -36,7 +36,8 @@ from hwsearch.zoo import MODELS, build_model  # noqa: E402
 from latency_tables.lookup import TableTarget  # noqa: E402
 from latency_tables.measured import measure_specs, measured_table_text, time_samples  # noqa: E402
 from latency_tables.table import parse_table  # noqa: E402
-from predicted_vs_measured import _input_name, trained_like_batchnorm  # noqa: E402
+from hwsearch.search.entry_probe import trained_like_batchnorm  # noqa: E402
+from predicted_vs_measured import _input_name  # noqa: E402
 
 
 def probe(name: str, warmup: int, repeats: int, rounds: int = 3) -> dict:

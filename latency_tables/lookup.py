@@ -16,7 +16,7 @@ import numpy as np
 
 from hwsearch.core.graph import LayerSpec
 from hwsearch.core.policy import FLOAT_BITS, MAX_BITS
-from hwsearch.core.cost_model import CostModel, Fallback, TableError
+from hwsearch.core.cost_model import CostModel, Entry, Fallback, TableError
 from latency_tables.table import Table, parse_table
 
 
@@ -47,11 +47,13 @@ class TableTarget(CostModel):
         self.bounds: dict[str, np.ndarray] = {}
         self.float_layers: dict[tuple[str, str], float | None] = {}
         self.requantized_by: dict[tuple[str, str], tuple[tuple[str, ...], float | None]] = {}
+        self.float_to_integer: dict[tuple[str, str], tuple[tuple[str, ...], float]] = {}
         for t in tables:
             self.costs.update(t.costs)
             self.bounds.update(t.bounds)
             self.float_layers.update(t.float_layers)
             self.requantized_by.update(t.requantized_by)
+            self.float_to_integer.update(t.float_to_integer)
         full = set(range(2, MAX_BITS + 1)) <= set(self.bits)
         self.supported_bits = None if (full or fallback is not None) else [b for b in self.bits if b <= MAX_BITS]
         # a measured table's fp32 (or fp16) columns are real kernels; a simulator's table has none
@@ -111,6 +113,19 @@ class TableTarget(CostModel):
                 column = self.bits.index(FLOAT_BITS)
                 in_place = float(self.costs[spec.shape_key][column, column, 0])
             out.append(Fallback(spec, consumers, in_place))
+        return out
+
+    def entries(self, specs: Sequence[LayerSpec]) -> list[Entry]:
+        """The layers the table prices for running in float into an integer consumer (header
+        ``float-to-integer``), once per layer: the whole-model timing it came from covers
+        every execution."""
+        out, seen = [], set()
+        for spec in specs:
+            key = (spec.name, spec.shape_key)
+            if key in self.float_to_integer and key not in seen:
+                seen.add(key)
+                consumers, extra = self.float_to_integer[key]
+                out.append(Entry(spec, consumers, extra))
         return out
 
     def _cannot_cost(self, what: str) -> str:

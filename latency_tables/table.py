@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from hwsearch.core.cost_model import BOUND_NAMES, TableError
-from hwsearch.core.policy import FLOAT_BITS
+from hwsearch.core.policy import FLOAT_BITS, MAX_BITS
 
 FORMAT_VERSION = "1"
 REQUIRED_HEADERS = ("target", "units", "generator", "date", "batch", "bits")
@@ -64,6 +64,12 @@ class Table:
     # for the layers that run an integer kernel only while those quantize their input
     # (header 'requantized-by')
     requantized_by: dict[tuple[str, str], tuple[tuple[str, ...], float | None]] = field(default_factory=dict)
+    # {"integer": s8, "float": s32}: what every latency was multiplied by so uniform int8 and fp32
+    # match the whole model's measured time (header 'whole-model-scale'; empty: not scaled)
+    whole_model_scale: dict[str, float] = field(default_factory=dict)
+    # (layer, shape) -> (its consumers, ms the layer costs beyond its entry when it runs in float
+    # while one of them quantizes its input) (header 'float-to-integer')
+    float_to_integer: dict[tuple[str, str], tuple[tuple[str, ...], float]] = field(default_factory=dict)
 
     @property
     def has_energy(self) -> bool:
@@ -159,28 +165,50 @@ def _parse_float_layers(text: str, bits: list[int], scale: float) -> dict[tuple[
     return out
 
 
-def _parse_requantized_by(text: str, bits: list[int], scale: float) -> dict[tuple[str, str], tuple[tuple[str, ...], float | None]]:
-    """The 'requantized-by' header: a JSON list of [layer, shape, [layers]] or [layer, shape,
-    [layers], latency]: the layer runs its integer kernel only while each listed layer quantizes
-    its input; once one takes a float input, nothing requantizes the output and the layer runs
-    in float (its latency, else its shape's fp32 entry, so 32 must be in ``bits``)."""
+def _consumer_entries(header: str, text: str, latency_required: bool) -> list[list]:
+    """A header listing ``[layer, shape, [layers]]`` (with a latency after them, optional unless
+    ``latency_required``), checked for its shape; a ``TableError`` naming ``header`` otherwise."""
+    sizes = (4,) if latency_required else (3, 4)
+    form = "[layer, shape, [layers], latency]" if latency_required else "[layer, shape, [layers]] or [layer, shape, [layers], latency]"
     try:
         entries = json.loads(text)
         if not isinstance(entries, list) or not all(
-            isinstance(e, list) and len(e) in (3, 4) and all(isinstance(v, str) and v for v in e[:2])
+            isinstance(e, list) and len(e) in sizes and all(isinstance(v, str) and v for v in e[:2])
             and isinstance(e[2], list) and all(isinstance(v, str) and v for v in e[2])
             for e in entries
         ):
             raise ValueError
     except ValueError:
-        raise TableError(
-            f"table header 'requantized-by': expected a JSON list of [layer, shape, [layers]] or [layer, shape, [layers], latency], got {text[:80]!r}"
-        ) from None
+        raise TableError(f"table header {header!r}: expected a JSON list of {form}, got {text[:80]!r}") from None
+    return entries
+
+
+def _parse_requantized_by(text: str, bits: list[int], scale: float) -> dict[tuple[str, str], tuple[tuple[str, ...], float | None]]:
+    """The 'requantized-by' header: a JSON list of [layer, shape, [layers]] or [layer, shape,
+    [layers], latency]: the layer runs its integer kernel only while each listed layer quantizes
+    its input; once one takes a float input, nothing requantizes the output and the layer runs
+    in float (its latency, else its shape's fp32 entry, so 32 must be in ``bits``)."""
     out: dict[tuple[str, str], tuple[tuple[str, ...], float | None]] = {}
-    for entry in entries:
+    for entry in _consumer_entries("requantized-by", text, latency_required=False):
         out[(entry[0], entry[1])] = (tuple(entry[2]), _header_latency("requantized-by", entry, 3, scale))
     if out and FLOAT_BITS not in bits:
         raise TableError(f"table header 'requantized-by': its layers fall back to a float kernel, but the table's bits {bits} have no {FLOAT_BITS}")
+    return out
+
+
+def _parse_float_to_integer(text: str, bits: list[int], scale: float) -> dict[tuple[str, str], tuple[tuple[str, ...], float]]:
+    """The 'float-to-integer' header: a JSON list of [layer, shape, [layers], latency]: what the
+    layer, run in float while one of the listed layers quantizes its input, costs beyond its own
+    entry (``hardware measure`` times it on the whole model; negative where the whole model runs
+    the float layer faster than its lone timing). Needs 32 in ``bits``."""
+    out: dict[tuple[str, str], tuple[tuple[str, ...], float]] = {}
+    for entry in _consumer_entries("float-to-integer", text, latency_required=True):
+        value = entry[3]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and abs(value * scale) <= MAX_COST):
+            raise TableError(f"table header 'float-to-integer': latency of {entry[0]!r} must be a finite number (in the table's unit), got {value!r}")
+        out[(entry[0], entry[1])] = (tuple(entry[2]), value * scale)
+    if out and FLOAT_BITS not in bits:
+        raise TableError(f"table header 'float-to-integer': it prices layers run in float, but the table's bits {bits} have no {FLOAT_BITS}")
     return out
 
 
@@ -251,6 +279,8 @@ def parse_table(source: str | Path) -> Table:
         table.float_layers = _parse_float_layers(meta["float-layers"], bits, LATENCY_TO_MS[units["latency"]])
     if "requantized-by" in meta:
         table.requantized_by = _parse_requantized_by(meta["requantized-by"], bits, LATENCY_TO_MS[units["latency"]])
+    if "float-to-integer" in meta:
+        table.float_to_integer = _parse_float_to_integer(meta["float-to-integer"], bits, LATENCY_TO_MS[units["latency"]])
     seen: dict[str, np.ndarray] = {}
     for (number, _), row in zip(body[1:], reader):
         if len(row) != len(columns):
@@ -295,7 +325,36 @@ def parse_table(source: str | Path) -> Table:
         if not mask.all():
             holes = [f"(w={bits[w]}, a={bits[a]})" for w, a in zip(*np.nonzero(~mask))]
             raise TableError(f"shape {shape!r}: missing bit pairs {', '.join(holes[:6])}{' ...' if len(holes) > 6 else ''}")
+    if "whole-model-scale" in meta:
+        _apply_whole_model_scale(table, _parse_whole_model_scale(meta["whole-model-scale"]))
     return table
+
+
+def _parse_whole_model_scale(text: str) -> dict[str, float]:
+    """The 'whole-model-scale' header: {"integer": s8, "float": s32}, each a number in (0, 100]."""
+    try:
+        scale = json.loads(text)
+        if not isinstance(scale, dict) or set(scale) != {"integer", "float"}:
+            raise ValueError
+    except ValueError:
+        raise TableError(f'table header \'whole-model-scale\': expected {{"integer": number, "float": number}}, got {text[:80]!r}') from None
+    for kind, value in scale.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value <= 100):
+            raise TableError(f"table header 'whole-model-scale': {kind!r} must be a number in (0, 100], got {value!r}")
+    return {kind: float(value) for kind, value in scale.items()}
+
+
+def _apply_whole_model_scale(table: Table, scale: dict[str, float]) -> None:
+    """Scale every latency as the header says: a cell with both widths integer, and a layer's
+    in-place time (priced at integer widths), by the integer factor; a cell with a float
+    width by the float one. The table's rows stay the lone layers' timings."""
+    integer = np.array([b <= MAX_BITS for b in table.bits])
+    factor = np.where(integer[:, None] & integer[None, :], scale["integer"], scale["float"])
+    for costs in table.costs.values():
+        costs[..., 0] *= factor
+    table.float_layers = {k: None if v is None else v * scale["integer"] for k, v in table.float_layers.items()}
+    table.requantized_by = {k: (c, None if v is None else v * scale["integer"]) for k, (c, v) in table.requantized_by.items()}
+    table.whole_model_scale = scale
 
 
 def format_table(

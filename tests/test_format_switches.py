@@ -16,6 +16,7 @@ from hwsearch.core.costing import Costing
 from hwsearch.core.graph import LayerSpec, layer_names, trace
 from hwsearch.core.policy import Policy
 from hwsearch.core.spec import Budget, SearchSpec, SpecError
+from hwsearch.search.whole_model import whole_model_header
 from hwsearch.search.measure import RuntimeLayers, runtime_layers_header
 from latency_tables import TableError, TableTarget, parse_table
 from latency_tables.measured import measured_table_text
@@ -29,16 +30,22 @@ def chain(n: int) -> list[LayerSpec]:
     ]
 
 
-def table_for(specs: list[LayerSpec], int8: list[float], fp32: list[float], in_place: list[float]) -> TableTarget:
+def table_for(
+    specs: list[LayerSpec], int8: list[float], fp32: list[float], in_place: list[float], entries: list[float] | None = None
+) -> TableTarget:
     """A measured table where each layer but the last runs integer only while the next one
-    quantizes its input, and falls back to ``in_place`` otherwise."""
+    quantizes its input, and falls back to ``in_place`` otherwise; with ``entries``, each
+    layer but the last run in float costs that much more while the next one is integer."""
     results = {s.shape_key: (i8, f) for s, i8, f in zip(specs, int8, fp32)}
     runtime = RuntimeLayers(
         [[specs[-1].name, specs[-1].shape_key]],
         [[s.name, s.shape_key, [nxt.name]] for s, nxt in zip(specs, specs[1:])],
     )
     timed = {s.shape_key: ms for s, ms in zip(specs, in_place)}
-    text = measured_table_text(results, "cpu-test", "chain", 1, 1, 3, runtime_layers_header(runtime, timed))
+    header = runtime_layers_header(runtime, timed)
+    if entries is not None:
+        header |= whole_model_header(None, [[s.name, s.shape_key, [nxt.name], ms] for s, nxt, ms in zip(specs, specs[1:], entries)])
+    text = measured_table_text(results, "cpu-test", "chain", 1, 1, 3, header)
     return TableTarget([parse_table(text)])
 
 
@@ -91,6 +98,39 @@ def test_the_cheapest_policy_and_the_budget_check_count_the_switches() -> None:
     with pytest.raises(SpecError, match="no policy can meet"):
         Costing(SearchSpec(model="chain", target="cpu-test", budget=Budget(absolute=2.7)), specs, target)
     Costing(SearchSpec(model="chain", target="cpu-test", budget=Budget(absolute=2.8)), specs, target)
+
+
+def test_a_float_layer_pays_its_way_back_into_an_integer_consumer() -> None:
+    specs = chain(3)
+    target = table_for(specs, int8=[1.0, 1.0, 1.0], fp32=[0.5, 0.5, 3.0], in_place=[4.0, 4.0, 4.0], entries=[0.7, -0.1])
+    names = layer_names(specs)
+    # l0 float into an integer l1: its fp32 entry plus the switch back; l1 float into float l2: nothing
+    assert target.policy_cost(specs, Policy({"l0": (32, 32), "l1": (8, 8), "l2": (8, 8)})).latency_ms == pytest.approx(0.5 + 0.7 + 1.0 + 4.0)
+    assert target.policy_cost(specs, Policy({"l0": (32, 32), "l1": (32, 32), "l2": (32, 32)})).latency_ms == pytest.approx(0.5 + 0.5 + 3.0)
+    # float weights alone make the layer float too; a negative entry is a measured saving
+    assert target.policy_cost(specs, Policy({"l0": (8, 8), "l1": (32, 8), "l2": (8, 8)})).latency_ms == pytest.approx(1.0 + 0.5 - 0.1 + 4.0)
+    assert target.policy_cost(specs, Policy.uniform(names, 8)).latency_ms == pytest.approx(6.0)
+    costing = Costing(SearchSpec(model="chain", target="cpu-test", budget=Budget(relative=1.0)), specs, target)
+    for w, a in every_policy(costing):  # the search's index form prices every policy as the cost model does
+        assert costing.costs(w, a).latency_ms == pytest.approx(target.policy_cost(specs, costing.to_policy(w, a)).latency_ms)
+    brute = min(costing.objective(w, a) for w, a in every_policy(costing))
+    assert costing.min_objective == pytest.approx(brute)
+
+
+def test_a_float_layer_that_would_save_time_alone_is_not_picked_when_the_switch_back_costs_more() -> None:
+    """fashion-cnn's trap, in small: l0 is faster in float alone (0.6 against 1.0), but running it
+    in float before an integer l1 costs 0.8 more; everything in float is slower still."""
+    specs = chain(2)
+    base = dict(int8=[1.0, 1.0], fp32=[0.6, 3.0], in_place=[4.0, 1.0])
+    spec = SearchSpec(model="chain", target="cpu-test", budget=Budget(relative=1.0))
+    names = layer_names(specs)
+    unpriced = Costing(spec, specs, table_for(specs, **base))
+    assert unpriced.to_policy(unpriced.cheapest // 2, unpriced.cheapest % 2) == Policy({"l0": (32, 32), "l1": (8, 8)})
+    priced = Costing(spec, specs, table_for(specs, **base, entries=[0.8]))
+    assert priced.to_policy(priced.cheapest // 2, priced.cheapest % 2) == Policy.uniform(names, 8)
+    w, a = priced.to_index(Policy({"l0": (32, 32), "l1": (8, 8)}))
+    assert not priced.fits(w, a)  # 0.6 + 0.8 + 1.0 > uniform int8's 2.0
+    assert priced.to_policy(*priced.fit(w, a)) == Policy.uniform(names, 8)
 
 
 def test_fit_counts_what_lowering_a_consumer_saves_the_layer_before_it() -> None:
@@ -169,6 +209,22 @@ def test_the_rule_matches_the_layers_onnxruntime_runs_as_integers() -> None:
     ],
 )
 def test_a_bad_requantized_by_header_is_refused(header: str, message: str) -> None:
+    from tests.test_hardware_tables import HEADER, rows
+
+    with pytest.raises(TableError, match=message):
+        parse_table(header + HEADER + rows("S"))
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ('# float-to-integer: [["a", "conv2d:x", ["b"]]]\n', r"float-to-integer.*\[layer, shape, \[layers\], latency\]"),
+        ('# float-to-integer: [["a", "conv2d:x", ["b"], "fast"]]\n', "float-to-integer.*latency of 'a'"),
+        ('# float-to-integer: [["a", "conv2d:x", ["b"], 1e12]]\n', "float-to-integer.*latency of 'a'"),
+        ('# float-to-integer: [["a", "conv2d:x", ["b"], 0.1]]\n', "float-to-integer.*no 32"),
+    ],
+)
+def test_a_bad_float_to_integer_header_is_refused(header: str, message: str) -> None:
     from tests.test_hardware_tables import HEADER, rows
 
     with pytest.raises(TableError, match=message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -43,6 +44,18 @@ def test_build_and_measure_write_valid_tables(tmp_path: Path) -> None:
     # the other five run as integers only while the next layer quantizes its input
     requantized = {layer: consumers for (layer, _), (consumers, ms) in table.requantized_by.items() if ms > 0}
     assert requantized == {"1.0": ("2.0",), "2.0": ("4.0",), "4.0": ("5.0",), "5.0": ("8",), "8": (last.name,)}
+    # each of them, run in float into an integer consumer, is priced from whole-model timings
+    entries = {layer: consumers for (layer, _), (consumers, _) in table.float_to_integer.items()}
+    assert entries == requantized
+    whole_int8 = sum(table.costs[s.shape_key][0, 0, 0] for s in trace_model("digits-cnn"))
+    assert all(math.isfinite(ms) and abs(ms) < whole_int8 for _, ms in table.float_to_integer.values())
+    assert "5 layer(s) run in float before an integer one" in result.output
+    # and scaled so that uniform int8 and fp32 cost what the whole model measured
+    assert set(table.whole_model_scale) == {"integer", "float"} and "whole model: lone-layer costs scaled" in result.output
+    lone = runner.invoke(app, ["hardware", "measure", "--model", "digits-cnn", "--out", str(out), "--repeats", "1", "--warmup", "0", "--no-whole-model"])
+    assert lone.exit_code == 0, lone.output
+    lone_table = parse_table(out)
+    assert lone_table.float_to_integer == {} and lone_table.whole_model_scale == {} and lone_table.requantized_by
     result = runner.invoke(app, ["hardware", "build", "haq-mobilenetv2", "--model", "digits-cnn"])
     assert result.exit_code == 2 and "only simulated targets" in result.output
 
@@ -66,7 +79,10 @@ def test_every_model_the_search_takes_works_with_show_build_and_measure(tmp_path
         app, ["hardware", "measure", "--model", str(onnx_path), "--out", str(tmp_path / "m.csv"), "--warmup", "0", "--repeats", "1"]
     )
     assert measured.exit_code == 0, measured.output
-    assert parse_table(tmp_path / "m.csv").meta["model"] == "net"
+    user_table = parse_table(tmp_path / "m.csv")
+    assert user_table.meta["model"] == "net"
+    # the switch probe exports the user's own file: a row for every layer with integer consumers
+    assert user_table.requantized_by and set(user_table.float_to_integer) == set(user_table.requantized_by)
     factory = "tests.fixtures.user_models:tiny_net"
     ok = runner.invoke(app, ["hardware", "show", "bitfusion", "--model", factory, "--input-shape", "1,8,8"])
     assert ok.exit_code == 0, ok.output

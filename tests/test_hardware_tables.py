@@ -252,3 +252,46 @@ def test_layers_the_runtime_leaves_in_float_cost_their_fp32_entry(digits: list[L
 def test_a_bad_float_layers_header_is_refused(header: str, message: str) -> None:
     with pytest.raises(TableError, match=message):
         parse_table(header + HEADER + rows("S"))
+
+
+def test_a_whole_model_scale_multiplies_integer_and_float_costs_apart(digits: list[LayerSpec]) -> None:
+    from hwsearch.search.measure import RuntimeLayers, runtime_layers_header
+    from hwsearch.search.whole_model import whole_model_header
+
+    results = {s.shape_key: (0.1, 0.3) for s in digits}
+    last, first = digits[-1], digits[0]
+    runtime = RuntimeLayers([[last.name, last.shape_key]], [[first.name, first.shape_key, [digits[1].name]]])
+    header = runtime_layers_header(runtime, {last.shape_key: 0.4, first.shape_key: 0.5})
+    lone = TableTarget([parse_table(measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3, header))])
+    scaled_text = measured_table_text(results, "cpu-test", "digits-cnn", 1, 1, 3,
+                                      {**header, **whole_model_header({"integer": 0.5, "float": 0.25}, [])})
+    table = parse_table(scaled_text)
+    scaled = TableTarget([table])
+    assert table.whole_model_scale == {"integer": 0.5, "float": 0.25}
+    assert "0.1" in scaled_text  # the rows stay the lone timings; the scale applies on load
+    for spec in (first, digits[1]):
+        assert scaled.cost(spec, 8, 8).latency_ms == pytest.approx(0.05)
+        assert scaled.cost(spec, 32, 32).latency_ms == pytest.approx(0.075)
+        assert scaled.cost(spec, 32, 8).latency_ms == pytest.approx(lone.cost(spec, 32, 8).latency_ms * 0.25)
+    assert scaled.cost(last, 8, 8).latency_ms == pytest.approx(0.2)  # in place, at integer widths: the integer factor
+    assert scaled.fallbacks(digits)[0].latency_ms == pytest.approx(0.25)
+    names = layer_names(digits)
+    for bits in (8, 32):
+        policy = Policy.uniform(names, bits)
+        factor = 0.5 if bits == 8 else 0.25
+        assert scaled.policy_cost(digits, policy).latency_ms == pytest.approx(lone.policy_cost(digits, policy).latency_ms * factor)
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ('# whole-model-scale: {"integer": 0.5}\n', r"whole-model-scale.*expected"),
+        ('# whole-model-scale: [0.5, 0.5]\n', r"whole-model-scale.*expected"),
+        ('# whole-model-scale: {"integer": 0, "float": 1}\n', r"whole-model-scale.*'integer' must be a number in \(0, 100\]"),
+        ('# whole-model-scale: {"integer": 1, "float": true}\n', r"whole-model-scale.*'float' must be"),
+        ('# whole-model-scale: {"integer": 1, "float": 1000}\n', r"whole-model-scale.*'float' must be"),
+    ],
+)
+def test_a_bad_whole_model_scale_is_refused(header: str, message: str) -> None:
+    with pytest.raises(TableError, match=message):
+        parse_table(header + HEADER + rows("S"))

@@ -55,9 +55,40 @@ def test_a_measurement_waits_for_its_queue_then_stores_a_table_a_search_can_use(
     assert set(stored.float_layers) == {tuple(pair) for pair in job["spec"]["float_layers"]}
     assert stored.requantized_by[("8", next(s for n, s, _ in job["spec"]["requantized_by"] if n == "8"))][0] == ("11",)
     assert all(ms is not None and ms > 0 for _, ms in stored.requantized_by.values())
+    # and timed whole there: scaled to the whole model, every switch back into integers priced
+    assert job["spec"]["whole_model"] is True and set(stored.whole_model_scale) == {"integer", "float"}
+    assert set(stored.float_to_integer) == set(stored.requantized_by)
+    assert done["summary"]["whole_model_done"] == done["summary"]["whole_model_steps"] == 1 + len(stored.requantized_by)
     search = alice.post("/jobs", json={**SEARCH, "target": table})
     assert search.status_code == 201, search.text  # the measured table is a search's target
     alice.post(f"/jobs/{search.json()['id']}/cancel")
+
+
+def test_a_worker_times_an_uploaded_model_whole_from_the_store(server, alice, tmp_path: Path):
+    """The measuring worker's data dir lacks the upload: it fetches the model's bytes from the
+    store to time it whole. Asked not to, it times the lone layers only."""
+    from tests.fixtures.user_models import UserCNN, onnx_bytes
+
+    import torch
+
+    torch.manual_seed(0)
+    model = alice.post("/models", files={"file": ("net.onnx", onnx_bytes(UserCNN()))})
+    assert model.status_code == 201, model.text
+    reference = f"upload:{model.json()['id']}"
+    whole = alice.post("/hardware/measure", json={**MEASURE, "model": reference, "queue": "box3"}).json()
+    lone = alice.post("/hardware/measure", json={**MEASURE, "model": reference, "queue": "box3", "whole_model": False}).json()
+    assert whole["spec"]["whole_model"] is True and lone["spec"]["whole_model"] is False
+    other = tmp_path / "box3"
+    other.mkdir()
+    worker = start_worker({**server.env, "HWSEARCH_DATA_DIR": str(other)}, "--local", "--measure-queue", "box3")
+    try:
+        done = [wait_for(alice, job["id"], ("succeeded", "failed", "cancelled"), timeout=120) for job in (whole, lone)]
+    finally:
+        stop_worker(worker)
+    assert [d["state"] for d in done] == ["succeeded", "succeeded"], [d.get("error") for d in done]
+    timed, untimed = (stored_table(server, int(d["summary"]["table"].removeprefix("upload:"))) for d in done)
+    assert timed.whole_model_scale and set(timed.float_to_integer) == set(timed.requantized_by) != set()
+    assert untimed.whole_model_scale == {} and untimed.float_to_integer == {} and untimed.requantized_by
 
 
 def stored_table(server, table_id: int):
@@ -93,6 +124,7 @@ def test_a_measurement_nobody_serves_stays_queued_and_can_be_cancelled(alice):
         ({"repeats": 0}, "repeats"),
         ({"warmup": 10**6}, "warmup"),
         ({"name": "a\x00b"}, "name"),
+        ({"whole_model": "yes"}, "whole_model"),
         ({"extra": 1}, "extra"),
     ],
 )

@@ -146,8 +146,8 @@ def upload_hardware(
 def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, settings: SettingsDep) -> JobOut:
     """Queue a measurement that only a worker on ``queue`` takes (``hwsearch worker --measure-queue
     NAME`` on that machine). It times onnxruntime's int8 and fp32 kernels for the model's layer
-    shapes there and stores the table as your upload: the job's `summary.table` names it
-    (`upload:ID`), ready to be a search's target."""
+    shapes there, then (``whole_model``) the whole model, and stores the table as your upload:
+    the job's `summary.table` names it (`upload:ID`), ready to be a search's target."""
     from hwsearch.search import MODELS, SpecError, layer_shapes, runtime_layers
 
     upload = owned_model(session, body.model, key.id)
@@ -166,7 +166,7 @@ def measure_hardware(body: MeasureRequest, key: KeyDep, session: SessionDep, set
         float_layers = requantized_by = None  # the table keeps every int8 entry, as before this was read
     spec = {"kind": "measure", "model": body.model, "name": body.name, "warmup": body.warmup, "repeats": body.repeats,
             "layers": layers, "float_layers": float_layers,
-            "requantized_by": requantized_by}
+            "requantized_by": requantized_by, "whole_model": body.whole_model and float_layers is not None}
     job = Job(owner_id=key.id, spec=spec, queue=body.queue)
     session.add(job)
     session.commit()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -142,6 +144,15 @@ def measure_cmd(
     repeats: Annotated[int, typer.Option(min=1)] = 20,
     data: DataOption = None,
     input_shape: ShapeOption = None,
+    whole_model: Annotated[
+        bool,
+        typer.Option(
+            "--whole-model/--no-whole-model",
+            help="also time the whole model (batch 1): scale the lone layers' costs so uniform int8 and fp32 "
+            "match it, and price each layer's switch from float back into integer kernels (one export and "
+            "timing per such layer)",
+        ),
+    ] = True,
 ) -> None:
     """Time onnxruntime's int8 and fp32 kernels for each layer shape and write a table."""
     from hwsearch.search import SpecError
@@ -154,23 +165,57 @@ def measure_cmd(
         task = progress.add_task("measuring", total=len({s.shape_key for s in specs}))
 
         def report(done: int, total: int, shape: str) -> None:
-            progress.update(task, completed=done, description=f"measuring {shape[:48]}")
+            progress.update(task, completed=done, total=total, description=f"measuring {shape[:48]}")
 
         try:
             results = measure_specs(specs, batch=batch, warmup=warmup, repeats=repeats, progress=report)
         except Exception as exc:  # onnxruntime errors have many types; report, don't trace
             _fail(f"measurement failed: {exc}")
-    more = {}
-    try:  # which layers stay float in the int8 export, timed as they run there
-        runtime = runtime_layers(model, data, _shape(input_shape))
-        more = time_runtime_layers_header(specs, runtime, batch=batch, warmup=warmup, repeats=repeats)
-    except SpecError as exc:
-        err.print(f"warning: every layer keeps its int8 entry ({exc})")
+        more: dict[str, str] = {}
+        runtime = None
+        try:  # which layers stay float in the int8 export, timed as they run there
+            runtime = runtime_layers(model, data, _shape(input_shape))
+            more = time_runtime_layers_header(specs, runtime, batch=batch, warmup=warmup, repeats=repeats)
+        except SpecError as exc:
+            err.print(f"warning: every layer keeps its int8 entry ({exc})")
+        whole: dict[str, str] = {}
+        if whole_model and runtime is not None and batch == 1:
+            def table_with(extra: dict[str, str]) -> str:
+                return measured_table_text(results, name, _label(model), batch, warmup, repeats, {**more, **extra})
+
+            whole = _time_whole_model(progress, model, specs, runtime, data, input_shape, warmup, repeats, table_with)
+        more.update(whole)
     path = write_measured_table(out, measured_table_text(results, name, _label(model), batch, warmup, repeats, more))
     console.print(f"wrote {path}: {len(results)} shapes, widths 8 (int8 kernels) and 32 (fp32); no kernel below 8 bits")
-    if more:
+    if runtime is not None and more:
         console.print(f"{len(runtime.float_layers)} layer(s) run in float even at int8 (their output is not requantized): priced as timed so")
         console.print(f"{len(runtime.requantized_by)} layer(s) run as integers while the next layer quantizes its input: priced as timed in float when it does not")
+    if "whole-model-scale" in whole:
+        scale = json.loads(whole["whole-model-scale"])
+        console.print(f"whole model: lone-layer costs scaled by {scale['integer']:.3g} (int8) and {scale['float']:.3g} (fp32) to match it")
+    if "float-to-integer" in whole:
+        console.print(f"{len(json.loads(whole['float-to-integer']))} layer(s) run in float before an integer one: the switch back priced as timed on the whole model")
+
+
+def _time_whole_model(progress: Progress, model: str, specs: list, runtime, data: str | None, input_shape: str | None,
+                      warmup: int, repeats: int, table_with: Callable[[dict[str, str]], str]) -> dict[str, str]:
+    """``time_whole_model``'s headers, with a progress bar; a warning, not an error, when the
+    model cannot be exported or timed whole (the lone-layer table still stands)."""
+    from hwsearch.search import SpecError
+    from hwsearch.search.whole_model import time_whole_model
+
+    task = progress.add_task("whole model", total=1 + len(runtime.requantized_by))
+
+    def report(done: int, total: int, what: str) -> None:
+        progress.update(task, completed=done, total=total, description=f"whole model: {what[:40]}")
+
+    try:
+        return time_whole_model(model, specs, runtime, table_with, data, _shape(input_shape), warmup, repeats, report)
+    except SpecError as exc:
+        err.print(f"warning: costs stay as the lone layers timed them ({exc})")
+    except Exception as exc:  # onnxruntime errors have many types; report, don't trace
+        err.print(f"warning: costs stay as the lone layers timed them (timing the whole model failed: {exc})")
+    return {}
 
 
 @app.command("verify")
@@ -185,7 +230,6 @@ def verify_cmd(
     threads: Annotated[int, typer.Option(min=1, max=256, help="onnxruntime threads (tables are measured on 1)")] = 1,
 ) -> None:
     """Time the policy's exported ONNX model here against its table's prediction (and uniform int8 and float)."""
-    import json
 
     from hwsearch.data import DataError
     from hwsearch.export import ExportError

@@ -76,6 +76,25 @@ class Fallback:
         return integer and any(policy[c].activation_bits > MAX_BITS for c in self.consumers if c in policy)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One execution of a layer that, run in float (either width above ``MAX_BITS``) while
+    any of ``consumers`` quantizes its input, costs ``latency_ms`` more than its own entry: the
+    way back into integer kernels (a QuantizeLinear, layout changes, ops between the two left
+    outside either kernel's layout), measured on the whole model. It may be negative where the
+    whole model runs the float layer faster than its lone timing."""
+
+    spec: LayerSpec
+    consumers: tuple[str, ...]
+    latency_ms: float
+
+    def applies(self, policy: Policy) -> bool:
+        """Whether ``policy`` runs this layer in float into an integer consumer."""
+        own = policy[self.spec.name]
+        in_float = own.weight_bits > MAX_BITS or own.activation_bits > MAX_BITS
+        return in_float and any(policy[c].activation_bits <= MAX_BITS for c in self.consumers if c in policy)
+
+
 def check_cost_bits(bits: int, what: str) -> int:
     """Validate one operand width (2..8 or 32) with a message naming ``what``."""
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
@@ -115,6 +134,11 @@ class CostModel(ABC):
     def fallbacks(self, specs: Sequence[LayerSpec]) -> list[Fallback]:
         """The executions of ``specs`` whose cost depends on their consumers' widths (none here:
         a target whose layers cost the same whatever their neighbours run)."""
+        return []
+
+    def entries(self, specs: Sequence[LayerSpec]) -> list[Entry]:
+        """The executions of ``specs`` that cost more in float when a consumer is integer
+        (none here: switching formats is free on this target)."""
         return []
 
     def cost(self, spec: LayerSpec, w_bits: int, a_bits: int) -> LayerCost:
@@ -163,7 +187,8 @@ class CostModel(ABC):
 
         A module executed several times (``spec.call`` > 0) is charged for each execution
         at the bits its name gets in the policy; a layer that falls back to float because a
-        consumer takes a float input (``fallbacks``) at its float cost.
+        consumer takes a float input (``fallbacks``) at its float cost; a float layer whose
+        consumer takes an integer input (``entries``) with the cost of that switch added.
         """
         values, bounds = self._arrays(tuple(specs), ALL_BITS)
         index = {b: i for i, b in enumerate(ALL_BITS)}
@@ -177,11 +202,16 @@ class CostModel(ABC):
         picked_bounds = bounds[rows, wi, ai]
         layers = [LayerCost(float(l), float(e), BOUND_NAMES[int(b)]) for (l, e), b in zip(picked, picked_bounds)]
         applied = [f for f in self.fallbacks(specs) if f.applies(policy)]
-        position = {id(s): i for i, s in enumerate(specs)} if applied else {}
+        entered = [e for e in self.entries(specs) if e.applies(policy)]
+        position = {id(s): i for i, s in enumerate(specs)} if applied or entered else {}
         for fallback in applied:
             i = position[id(fallback.spec)]
             picked[i, 0] = fallback.latency_ms
             layers[i] = LayerCost(fallback.latency_ms, layers[i].energy_mj, layers[i].bound)
+        for entry in entered:
+            i = position[id(entry.spec)]
+            picked[i, 0] += entry.latency_ms
+            layers[i] = LayerCost(float(picked[i, 0]), layers[i].energy_mj, layers[i].bound)
         total = picked.sum(axis=0)
         if math.isnan(total[0]):
             bad = sorted({s.name for s, c in zip(specs, layers) if math.isnan(c.latency_ms)})

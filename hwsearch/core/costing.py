@@ -78,14 +78,16 @@ def choices(asked: list[int] | None, spec: SearchSpec, target: CostModel, field:
 @dataclass(frozen=True)
 class Switch:
     """What layer ``layer`` costs more (per weight x activation width index; < 0: less) when
-    any of ``consumers`` takes a float input: the runtime then runs it in float (a
-    ``CostModel.fallbacks`` entry), in objective units and in ms."""
+    any of ``consumers`` takes an activation width marked in ``triggers``: a float one makes
+    an integer layer fall back to float (``CostModel.fallbacks``), an integer one makes a float
+    layer pay the way back into integer kernels (``CostModel.entries``); in objective units
+    and in ms."""
 
     layer: int
     consumers: tuple[int, ...]
     extra_objective: np.ndarray
     extra_latency: np.ndarray
-
+    triggers: np.ndarray  # bool per activation width index
 
 @dataclass(frozen=True)
 class Costs:
@@ -151,7 +153,7 @@ class Costing:
         self.unit = "x int8" if mix else UNITS[next(iter(self.weights))]
         latency_scale = self.weights.get("latency", 0.0) / self.int8.latency_ms if mix else float("latency" in self.weights)
         self.float_activations = np.array([b > MAX_BITS for b in self.activation_bits])
-        self.switches = self._switches(latency_scale, union) if self.float_activations.any() else []
+        self.switches = self._switches(latency_scale, union) if max(self.bits) > MAX_BITS else []
         budget = spec.budget
         if budget.absolute is not None:
             if mix:
@@ -176,41 +178,53 @@ class Costing:
             )
 
     def _switches(self, latency_scale: float, union: list[int]) -> list[Switch]:
-        """The target's ``fallbacks`` as per-layer extra costs over the search's widths."""
+        """The target's ``fallbacks`` and ``entries`` as per-layer extra costs over the search's
+        widths, one ``Switch`` per layer and trigger."""
         index = {n: i for i, n in enumerate(self.names)}
-        integer = np.array([b <= MAX_BITS for b in self.weight_bits])[:, None] & ~self.float_activations[None, :]
-        extra: dict[int, np.ndarray] = {}
-        consumers: dict[int, set[int]] = {}
+        float_w = np.array([b > MAX_BITS for b in self.weight_bits])[:, None]
+        integer = ~float_w & ~self.float_activations[None, :]
         wcols = [union.index(b) for b in self.weight_bits]
         acols = [union.index(b) for b in self.activation_bits]
-        for fallback in self.target.fallbacks(self.specs):
-            layer = index[fallback.spec.name]
-            own = self.target.cost_array([fallback.spec], union)[0][wcols][:, acols, 0]
-            extra[layer] = extra.get(layer, 0.0) + np.where(integer, fallback.latency_ms - own, 0.0)
-            consumers.setdefault(layer, set()).update(index[c] for c in fallback.consumers if c in index)
-        return [
-            Switch(layer, tuple(sorted(consumers[layer])), latency_scale * lat, lat)
-            for layer, lat in sorted(extra.items())
-            if consumers[layer] and np.any(lat != 0)
-        ]
+        kinds = (
+            (self.target.fallbacks(self.specs), self.float_activations, integer, True),
+            (self.target.entries(self.specs), ~self.float_activations, ~integer, False),
+        )
+        out = []
+        for terms, triggers, own_widths, replaces in kinds:
+            if not triggers.any() or not own_widths.any():
+                continue
+            extra: dict[int, np.ndarray] = {}
+            consumers: dict[int, set[int]] = {}
+            for term in terms:
+                layer = index[term.spec.name]
+                added = term.latency_ms
+                if replaces:  # a fallback's latency replaces the layer's own
+                    added = term.latency_ms - self.target.cost_array([term.spec], union)[0][wcols][:, acols, 0]
+                extra[layer] = extra.get(layer, 0.0) + np.where(own_widths, added, 0.0)
+                consumers.setdefault(layer, set()).update(index[c] for c in term.consumers if c in index)
+            out += [
+                Switch(layer, tuple(sorted(consumers[layer])), latency_scale * lat, lat, triggers)
+                for layer, lat in sorted(extra.items())
+                if consumers[layer] and np.any(lat != 0)
+            ]
+        return out
 
     def pair_costs(self, as_predicted: bool = False) -> list[PairCost]:
         """``switches`` for ``solve_choices`` over options ``w * len(activation_bits) + a``: as
         extra budget cost (a search under the budget), or as extra objective (the cheapest policy)."""
-        na = len(self.activation_bits)
-        triggers = np.tile(self.float_activations, len(self.weight_bits))
         out = []
         for s in self.switches:
             extra = s.extra_objective.reshape(-1)
             zero = np.zeros_like(extra)
+            triggers = np.tile(s.triggers, len(self.weight_bits))
             out.append(PairCost(s.layer, s.consumers, zero if as_predicted else extra, extra if as_predicted else zero, triggers))
         return out
 
     def _switched(self, w: np.ndarray, a: np.ndarray) -> tuple[float, float]:
-        """Extra (objective, latency ms) of the layers ``(w, a)`` makes fall back to float."""
+        """Extra (objective, latency ms) of the format switches ``(w, a)`` makes."""
         objective = latency = 0.0
         for s in self.switches:
-            if self.float_activations[a[list(s.consumers)]].any():
+            if s.triggers[a[list(s.consumers)]].any():
                 objective += float(s.extra_objective[w[s.layer], a[s.layer]])
                 latency += float(s.extra_latency[w[s.layer], a[s.layer]])
         return objective, latency

@@ -21,7 +21,8 @@ from hwsearch.core.spec import (
     parse_objective,
     spec_from_dict,
 )
-from hwsearch.search.measure import RuntimeLayers, layer_shapes, measure_layer_table, runtime_layers
+from hwsearch.search.measure import RuntimeLayers, layer_shapes, runtime_layers
+from hwsearch.search.measure_table import measure_layer_table
 from hwsearch.search.checkpoint import CheckpointError, CheckpointStore, FileCheckpointStore
 from hwsearch.search.model_check import PICKLE_HINT, ModelCheckError, ModelReport, check_model
 from hwsearch.search.problem import build_costing, build_problem, trace_model, validate_spec

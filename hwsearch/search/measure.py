@@ -1,20 +1,45 @@
-"""A model's layers timed on this machine as a table, in two steps that may run apart.
+"""What a measured table needs to know of a model besides its layer shapes.
 
-The service traces the model where its file is (``layer_shapes``, at submit) and a worker
-on another machine times those shapes where the table is wanted (``measure_layer_table``):
-that worker needs neither the model's file nor its weights, only the shapes.
+The service traces the model where its file is (``layer_shapes``, and ``runtime_layers``:
+which layers onnxruntime runs as integers in its int8 export) at submit; a worker on
+another machine times those shapes where the table is wanted
+(``hwsearch.search.measure_table``).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+import torch
 
 from hwsearch.core.graph import LayerSpec, trace
 from hwsearch.core.spec import SpecError
 from hwsearch.search.problem import model_and_example, trace_model
+
+
+def noise_batch(x: torch.Tensor, n: int = 8) -> torch.Tensor:
+    """``n`` seeded noise inputs shaped like ``x``: calibration enough for an export whose
+    graph or speed, not its accuracy, is wanted."""
+    return torch.randn(n, *x.shape[1:], generator=torch.Generator().manual_seed(0))
+
+
+def export_qdq(doc: dict[str, Any], net: torch.nn.Module, model: str, calib: torch.Tensor) -> bytes:
+    """``doc``'s policy of ``net`` (built-in name or ``.onnx`` path ``model``) as the ONNX QDQ
+    model a deployment would run, calibrated on ``calib``; an ``ExportError`` if it cannot be."""
+    from hwsearch.export.calibrated import calibrate
+    from hwsearch.zoo import is_onnx
+
+    cal = calibrate(doc, net, calib)
+    if is_onnx(model):
+        from hwsearch.export.onnx_user_qdq import export_user_onnx
+
+        return export_user_onnx(cal, model)
+    from hwsearch.export.onnx_qdq import export_onnx
+
+    return export_onnx(cal, calib[:1])
 
 
 def layer_shapes(model: str) -> list[dict[str, Any]]:
@@ -40,28 +65,15 @@ def runtime_layers(model: str, data: str | None = None, input_shape: Sequence[in
     ``float-layers`` and ``requantized-by``) prices each layer as it will run
     (``latency_tables.lookup``). The graph, not the weights, decides: the model is built
     untrained, calibrated on seeded noise. Every failure is a ``SpecError``."""
-    import torch
-
-    from hwsearch.export.calibrated import calibrate
     from hwsearch.export.base import ExportError
     from hwsearch.verify import requantizing_layers, weight_tensors
-    from hwsearch.zoo import is_onnx
 
     net, x = model_and_example(model, data, input_shape)
     specs = trace(net, x)
     names = list(dict.fromkeys(s.name for s in specs))
     doc = {"model": model, "layers": [{"name": n, "weight_bits": 8, "activation_bits": 8} for n in names]}
-    calib = torch.randn(8, *x.shape[1:], generator=torch.Generator().manual_seed(0))
     try:
-        cal = calibrate(doc, net, calib)
-        if is_onnx(model):
-            from hwsearch.export.onnx_user_qdq import export_user_onnx
-
-            content = export_user_onnx(cal, model)
-        else:
-            from hwsearch.export.onnx_qdq import export_onnx
-
-            content = export_onnx(cal, calib[:1])
+        content = export_qdq(doc, net, model, noise_batch(x))
     except ExportError as exc:
         raise SpecError("model", f"cannot export {model!r} at int8 to see which layers run as integers: {exc}") from None
     requantized = requantizing_layers(content, weight_tensors(doc, names))
@@ -104,28 +116,3 @@ def time_runtime_layers_header(
 ) -> dict[str, str]:
     """``runtime_layers_header`` with every named layer timed here (``time_runtime_layers``)."""
     return runtime_layers_header(runtime, time_runtime_layers(specs, runtime, batch, warmup, repeats))
-
-
-def measure_layer_table(
-    layers: list[dict[str, Any]],
-    name: str,
-    model: str,
-    warmup: int,
-    repeats: int,
-    progress: Callable[[int, int, str], None] | None = None,
-    more: dict[str, str] | None = None,
-    runtime: RuntimeLayers | None = None,
-) -> tuple[str, int]:
-    """Time ``layers``' shapes in onnxruntime here (int8 and fp32 kernels, and the layers of
-    ``runtime`` (from ``runtime_layers``) as they run in float in place): the table's text,
-    checked as an upload is, and how many distinct shapes it has."""
-    from latency_tables import parse_table
-    from latency_tables.measured import measure_specs, measured_table_text
-
-    specs = [LayerSpec.from_dict(layer) for layer in layers]
-    results = measure_specs(specs, warmup=warmup, repeats=repeats, progress=progress)
-    if runtime is not None:
-        more = {**(more or {}), **time_runtime_layers_header(specs, runtime, warmup=warmup, repeats=repeats)}
-    text = measured_table_text(results, name, model, 1, warmup, repeats, more)
-    parse_table(text)
-    return text, len(results)
