@@ -1,12 +1,12 @@
-"""What a float layer among int8 ones costs that the measured table does not price.
+"""Does the table's float-to-integer pricing hold on timings it was not fitted to?
 
-For each layer of a model: export uniform int8 with that one layer in float, time it whole in
-onnxruntime (one thread, batch 1) against the uniform int8 export, and compare the change
-with what this machine's measured table (with its ``float-layers`` and ``requantized-by``
-headers, as ``hwsearch hardware measure`` writes it) predicts. The residual is the
-float-to-int8 entry the table leaves out: a QuantizeLinear, layout changes, and the ops
-between the two layers (a pool) running outside either kernel's layout. It is the input a
-future pair term "layer float while a consumer is integer" would be fitted to.
+For each model: build the table as ``hwsearch hardware measure`` writes it (lone layers,
+the runtime's layers, then the whole model: ``whole-model-scale`` and ``float-to-integer``),
+then time again, independently, uniform int8 with each layer in float against uniform int8
+(the same policies the probe timed, new sessions and samples), and compare the measured
+change with the change the table predicts with and without its ``float-to-integer``
+entries. What is left (``unpriced``) is the pricing's error on fresh timings: the probe's
+own noise plus what one term per layer cannot say. One thread, batch 1.
 
     python benchmarks/switch_probe.py [--models fashion-cnn,mobilenet-v2] [--repeats 20]
 
@@ -19,70 +19,66 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
 
 from hwsearch.core.policy import FLOAT_BITS, Policy  # noqa: E402
-from hwsearch.export.calibrated import calibrate  # noqa: E402
-from hwsearch.export.onnx_qdq import export_onnx  # noqa: E402
-from hwsearch.search.measure import runtime_layers, time_runtime_layers_header  # noqa: E402
+from hwsearch.search.measure import runtime_layers, runtime_layers_header, time_runtime_layers  # noqa: E402
 from hwsearch.search.problem import trace_model  # noqa: E402
-from hwsearch.zoo import MODELS, build_model  # noqa: E402
+from hwsearch.search.whole_model import WholeModelTimer, time_whole_model  # noqa: E402
 from latency_tables.lookup import TableTarget  # noqa: E402
-from latency_tables.measured import measure_specs, measured_table_text, time_samples  # noqa: E402
+from latency_tables.measured import measure_specs, measured_table_text  # noqa: E402
 from latency_tables.table import parse_table  # noqa: E402
-from hwsearch.search.entry_probe import trained_like_batchnorm  # noqa: E402
-from predicted_vs_measured import _input_name  # noqa: E402
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median_abs_ms": statistics.median(abs(v) for v in values), "min_ms": min(values), "max_ms": max(values)}
 
 
 def probe(name: str, warmup: int, repeats: int, rounds: int = 3) -> dict:
-    trained = MODELS[name].dataset is not None
-    model = build_model(name, trained=trained)
-    if not trained:
-        trained_like_batchnorm(model)
-    torch.manual_seed(0)
-    calib = torch.randn(16, *MODELS[name].input_shape)
-    x = calib[:1].numpy()
     specs = trace_model(name)
-    names = list(dict.fromkeys(s.name for s in specs))
     results = measure_specs(specs, warmup=warmup, repeats=repeats)
-    header = time_runtime_layers_header(specs, runtime_layers(name), warmup=warmup, repeats=repeats)
-    table = TableTarget([parse_table(measured_table_text(results, "here", name, 1, warmup, repeats, header))])
+    runtime = runtime_layers(name)
+    in_place = time_runtime_layers(specs, runtime, warmup=warmup, repeats=repeats)
 
-    def export(policy: Policy) -> bytes:
-        doc = {"layers": [{"name": n, "weight_bits": policy[n].weight_bits, "activation_bits": policy[n].activation_bits}
-                          for n in names]}
-        return export_onnx(calibrate(doc, model, calib), calib[:1])
+    def table_with(extra: dict[str, str]) -> str:
+        return measured_table_text(results, "here", name, 1, warmup, repeats, {**runtime_layers_header(runtime, in_place), **extra})
 
-    def timed(content: bytes) -> float:
-        return statistics.median(time_samples(content, {_input_name(content): x}, warmup, repeats))
-
-    int8 = Policy.uniform(names, 8)
-    base = export(int8)
+    start = time.perf_counter()
+    header = time_whole_model(name, specs, runtime, table_with, warmup=warmup, repeats=repeats)
+    probe_s = time.perf_counter() - start
+    priced = TableTarget([parse_table(table_with(header))])
+    unpriced_table = TableTarget([parse_table(table_with({k: v for k, v in header.items() if k != "float-to-integer"}))])
+    timer = WholeModelTimer(name, specs, warmup=warmup, repeats=repeats)
+    int8 = timer.uniform(8)
+    base = timer.export(int8)
     rows = []
-    for layer in names:
-        policy = Policy({n: (FLOAT_BITS, FLOAT_BITS) if n == layer else (8, 8) for n in names})
-        content = export(policy)
-        pairs = [(timed(base), timed(content)) for _ in range(rounds)]  # interleaved against drift
+    for layer, _, _ in runtime.requantized_by:
+        policy = Policy({n: (FLOAT_BITS, FLOAT_BITS) if n == layer else (8, 8) for n in timer.names})
+        content = timer.export(policy)
+        pairs = [(timer.time(base), timer.time(content)) for _ in range(rounds)]  # interleaved against drift
         measured = statistics.median(b for _, b in pairs) - statistics.median(a for a, _ in pairs)
-        predicted = table.policy_cost(specs, policy).latency_ms - table.policy_cost(specs, int8).latency_ms
-        rows.append({"layer": layer, "measured_change_ms": measured, "table_change_ms": predicted,
-                     "unpriced_ms": measured - predicted})
-        print(f"{name} {layer:28} measured {measured:+.4f} table {predicted:+.4f} unpriced {measured - predicted:+.4f}", flush=True)
-    unpriced = [r["unpriced_ms"] for r in rows]
+        with_entries = priced.policy_cost(specs, policy).latency_ms - priced.policy_cost(specs, int8).latency_ms
+        without = unpriced_table.policy_cost(specs, policy).latency_ms - unpriced_table.policy_cost(specs, int8).latency_ms
+        rows.append({"layer": layer, "measured_change_ms": measured, "table_change_ms": with_entries,
+                     "table_change_without_entries_ms": without, "unpriced_ms": measured - with_entries,
+                     "unpriced_without_entries_ms": measured - without})
+        print(f"{name} {layer:28} measured {measured:+.4f} table {with_entries:+.4f} (without entries {without:+.4f})", flush=True)
+    int8_ms = timer.time(base)
     return {
         "model": name,
-        "int8_measured_ms": timed(base),
-        "int8_table_ms": table.policy_cost(specs, int8).latency_ms,
+        "int8_measured_ms": int8_ms,
+        "int8_table_ms": priced.policy_cost(specs, int8).latency_ms,
+        "time_whole_model_s": round(probe_s, 1),
         "sign_agrees": sum((r["measured_change_ms"] > 0) == (r["table_change_ms"] > 0) for r in rows),
-        "unpriced_median_ms": statistics.median(unpriced),
-        "unpriced_min_ms": min(unpriced),
-        "unpriced_max_ms": max(unpriced),
+        "sign_agrees_without_entries": sum((r["measured_change_ms"] > 0) == (r["table_change_without_entries_ms"] > 0) for r in rows),
+        "unpriced": summary([r["unpriced_ms"] for r in rows]),
+        "unpriced_without_entries": summary([r["unpriced_without_entries_ms"] for r in rows]),
         "layers": rows,
     }
 
@@ -99,9 +95,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"benchmark": "switch_probe", "threads": 1, "batch": 1, "models": models}, indent=2) + "\n")
     for m in models:
+        n = len(m["layers"])
         print(f"{m['model']}: int8 {m['int8_measured_ms']:.4f} ms measured, {m['int8_table_ms']:.4f} table; change signs agree "
-              f"{m['sign_agrees']}/{len(m['layers'])}; unpriced per layer median {m['unpriced_median_ms']:+.4f} ms "
-              f"({m['unpriced_min_ms']:+.4f} to {m['unpriced_max_ms']:+.4f})")
+              f"{m['sign_agrees']}/{n} ({m['sign_agrees_without_entries']}/{n} without entries); unpriced per layer, median |.| "
+              f"{m['unpriced']['median_abs_ms']:.4f} ms ({m['unpriced_without_entries']['median_abs_ms']:.4f} without entries)")
 
 
 if __name__ == "__main__":
