@@ -199,13 +199,13 @@ def _parse_requantized_by(text: str, bits: list[int], scale: float) -> dict[tupl
 def _parse_float_to_integer(text: str, bits: list[int], scale: float) -> dict[tuple[str, str], tuple[tuple[str, ...], float]]:
     """The 'float-to-integer' header: a JSON list of [layer, shape, [layers], latency]: what the
     layer, run in float while one of the listed layers quantizes its input, costs beyond its own
-    entry (``hardware measure`` times it on the whole model; negative where the whole model runs
-    the float layer faster than its lone timing). Needs 32 in ``bits``."""
+    entry (``hardware measure`` times it on the whole model), >= 0: a cost that could be negative
+    could make a policy's total one. Needs 32 in ``bits``."""
     out: dict[tuple[str, str], tuple[tuple[str, ...], float]] = {}
     for entry in _consumer_entries("float-to-integer", text, latency_required=True):
         value = entry[3]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and abs(value * scale) <= MAX_COST):
-            raise TableError(f"table header 'float-to-integer': latency of {entry[0]!r} must be a finite number (in the table's unit), got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 <= value * scale <= MAX_COST):
+            raise TableError(f"table header 'float-to-integer': latency of {entry[0]!r} must be a number >= 0 (in the table's unit), got {value!r}")
         out[(entry[0], entry[1])] = (tuple(entry[2]), value * scale)
     if out and FLOAT_BITS not in bits:
         raise TableError(f"table header 'float-to-integer': it prices layers run in float, but the table's bits {bits} have no {FLOAT_BITS}")

@@ -102,13 +102,13 @@ def test_the_cheapest_policy_and_the_budget_check_count_the_switches() -> None:
 
 def test_a_float_layer_pays_its_way_back_into_an_integer_consumer() -> None:
     specs = chain(3)
-    target = table_for(specs, int8=[1.0, 1.0, 1.0], fp32=[0.5, 0.5, 3.0], in_place=[4.0, 4.0, 4.0], entries=[0.7, -0.1])
+    target = table_for(specs, int8=[1.0, 1.0, 1.0], fp32=[0.5, 0.5, 3.0], in_place=[4.0, 4.0, 4.0], entries=[0.7, 0.1])
     names = layer_names(specs)
     # l0 float into an integer l1: its fp32 entry plus the switch back; l1 float into float l2: nothing
     assert target.policy_cost(specs, Policy({"l0": (32, 32), "l1": (8, 8), "l2": (8, 8)})).latency_ms == pytest.approx(0.5 + 0.7 + 1.0 + 4.0)
     assert target.policy_cost(specs, Policy({"l0": (32, 32), "l1": (32, 32), "l2": (32, 32)})).latency_ms == pytest.approx(0.5 + 0.5 + 3.0)
-    # float weights alone make the layer float too; a negative entry is a measured saving
-    assert target.policy_cost(specs, Policy({"l0": (8, 8), "l1": (32, 8), "l2": (8, 8)})).latency_ms == pytest.approx(1.0 + 0.5 - 0.1 + 4.0)
+    # float weights alone make the layer float too
+    assert target.policy_cost(specs, Policy({"l0": (8, 8), "l1": (32, 8), "l2": (8, 8)})).latency_ms == pytest.approx(1.0 + 0.5 + 0.1 + 4.0)
     assert target.policy_cost(specs, Policy.uniform(names, 8)).latency_ms == pytest.approx(6.0)
     costing = Costing(SearchSpec(model="chain", target="cpu-test", budget=Budget(relative=1.0)), specs, target)
     for w, a in every_policy(costing):  # the search's index form prices every policy as the cost model does
@@ -221,6 +221,7 @@ def test_a_bad_requantized_by_header_is_refused(header: str, message: str) -> No
         ('# float-to-integer: [["a", "conv2d:x", ["b"]]]\n', r"float-to-integer.*\[layer, shape, \[layers\], latency\]"),
         ('# float-to-integer: [["a", "conv2d:x", ["b"], "fast"]]\n', "float-to-integer.*latency of 'a'"),
         ('# float-to-integer: [["a", "conv2d:x", ["b"], 1e12]]\n', "float-to-integer.*latency of 'a'"),
+        ('# float-to-integer: [["a", "conv2d:x", ["b"], -0.1]]\n', "float-to-integer.*latency of 'a' must be a number >= 0"),
         ('# float-to-integer: [["a", "conv2d:x", ["b"], 0.1]]\n', "float-to-integer.*no 32"),
     ],
 )

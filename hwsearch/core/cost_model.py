@@ -81,8 +81,7 @@ class Entry:
     """One execution of a layer that, run in float (either width above ``MAX_BITS``) while
     any of ``consumers`` quantizes its input, costs ``latency_ms`` more than its own entry: the
     way back into integer kernels (a QuantizeLinear, layout changes, ops between the two left
-    outside either kernel's layout), measured on the whole model. It may be negative where the
-    whole model runs the float layer faster than its lone timing."""
+    outside either kernel's layout), measured on the whole model; >= 0."""
 
     spec: LayerSpec
     consumers: tuple[str, ...]
