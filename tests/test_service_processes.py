@@ -114,3 +114,13 @@ def test_each_api_process_listens_on_a_socket_of_its_own_and_a_second_server_can
             assert client.get("/jobs").status_code == 200  # the first server still answers
     finally:
         server.stop()
+
+
+def test_a_worker_pointed_at_a_database_no_server_set_up_says_so_in_one_line(tmp_path):
+    """A real worker process on a fresh data dir's default SQLite file: it would poll an empty
+    store forever (or trace on its first query); it stops with a one-line error instead."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HWSEARCH_DATA_DIR": str(tmp_path / "box")}
+    done = subprocess.run([sys.executable, "-m", "hwsearch", "worker", "--local", "--measure-queue", "box"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "no hwsearch jobs table" in done.stderr and "--db" in done.stderr and "Traceback" not in done.stderr

@@ -30,6 +30,27 @@ def _settings(db: str | None, data_dir: str | None, **extra):
     return Settings(**values)
 
 
+def _refuse_a_database_without_jobs(url: str) -> None:
+    """A worker serves the jobs a server stored: a database its server never set up (say, a
+    fresh data dir's default SQLite file) is the wrong one, said in one line, not polled."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.db import make_engine
+    from hwsearch.cli.errors import fail
+
+    engine = make_engine(url)
+    try:
+        has_jobs = inspect(engine).has_table("jobs")
+    except SQLAlchemyError as exc:
+        fail(f"db: cannot open the database {engine.url.render_as_string(hide_password=True)}: {exc.__class__.__name__}")
+    finally:
+        engine.dispose()
+    if not has_jobs:
+        fail(f"db: {engine.url.render_as_string(hide_password=True)} has no hwsearch jobs table: point --db "
+             "(or HWSEARCH_DATABASE_URL) at the database of the server whose jobs this worker should run")
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -67,6 +88,7 @@ def worker_command(
     """Run a worker: Celery (with --broker or HWSEARCH_BROKER_URL) or a local database-polling one."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = _settings(db, data_dir, broker_url=broker)
+    _refuse_a_database_without_jobs(settings.db_url)
     os.environ["HWSEARCH_DATABASE_URL"] = settings.db_url  # Celery's pool processes read it
     os.environ["HWSEARCH_DATA_DIR"] = str(settings.data_dir)
     if settings.broker_url and not local:
