@@ -79,20 +79,29 @@ class WholeModelTimer:
         self.calib = noise_batch(x, 16)
         self.warmup, self.repeats = warmup, repeats
         self._feed: dict[str, np.ndarray] = {}
+        # the uniform exports, kept: int8 serves both the scale and the probe (the probe's
+        # one-layer-float exports are not kept: one per layer of a large model would fill memory)
+        self._uniform: dict[Policy, bytes] = {}
 
     def uniform(self, bits: int) -> Policy:
         return Policy.uniform(self.names, bits)
 
     def export(self, policy: Policy) -> bytes:
-        """``policy`` as the deployed ONNX model; a ``SpecError`` if it cannot be exported."""
+        """``policy`` as the deployed ONNX model (a uniform one exported once); a ``SpecError``
+        if it cannot be."""
         from hwsearch.export.base import ExportError
 
+        if policy in self._uniform:
+            return self._uniform[policy]
         doc = {"model": self.model, "layers": [{"name": n, "weight_bits": policy[n].weight_bits,
                                                 "activation_bits": policy[n].activation_bits} for n in self.names]}
         try:
-            return export_qdq(doc, self.net, self.model, self.calib)
+            content = export_qdq(doc, self.net, self.model, self.calib)
         except ExportError as exc:
             raise SpecError("model", f"cannot export {self.model!r} to time it whole: {exc}") from None
+        if policy in (self.uniform(8), self.uniform(FLOAT_BITS)):
+            self._uniform[policy] = content
+        return content
 
     def time(self, content: bytes) -> float:
         """Median ms of the exported model ``content`` on one input."""
