@@ -36,25 +36,24 @@ sys.path.insert(0, str(ROOT))
 from agents.baselines import measure_sensitivity  # noqa: E402
 from agents.gradient import fisher_sensitivity  # noqa: E402
 from hwsearch.core.policy import Policy  # noqa: E402
-from hwsearch.core.run import SearchCallback, SearchRun  # noqa: E402
+from hwsearch.core.run import SearchRun  # noqa: E402
 from hwsearch.search import run_search  # noqa: E402
+from probe_store import Preload, is_probe  # noqa: E402
 from search_quality import HeldOutScorer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "gradient_sensitivity.json"
 
 
-class Watch(SearchCallback):
+class Watch(Preload):
     """Keeps the run's problem and the time from the run's start to its first candidate
     (the int8 baseline, the sensitivities, one ILP solve and that candidate's evaluation)."""
 
     def __init__(self, preload: list[tuple[Policy, float]] = ()) -> None:
-        self.preload = list(preload)
+        super().__init__(preload)
         self.first_s: float | None = None
 
     def init_callback(self, run: SearchRun) -> None:
         super().init_callback(run)
-        self.problem = run.problem
-        self.problem.scorer.preload(self.preload)
         self.start = time.perf_counter()
 
     def on_episode(self, record) -> bool:
@@ -85,13 +84,6 @@ def _search(body: dict, held_out: HeldOutScorer, preload: list[tuple[Policy, flo
     return row, watch
 
 
-def _is_probe(problem, policy: Policy) -> bool:
-    """A sensitivity probe: at most one decision below the widest width (the base is the int8 baseline)."""
-    w, a = problem.to_index(policy)
-    top = len(problem.bits) - 1
-    return int((w != top).sum() + (a != top).sum()) <= 1
-
-
 def run_model(model: str, budgets: list[float], eval_samples: int, images: int) -> dict:
     held_out = HeldOutScorer()
     runs: dict[str, dict] = {}
@@ -110,7 +102,7 @@ def run_model(model: str, budgets: list[float], eval_samples: int, images: int) 
             ilp_problem = watch.problem
             scorer = ilp_problem.scorer
             first_probe_s = ilp["to_first_candidate_s"]
-            probes = [(p, scorer.cache[p]) for p in scorer.order if _is_probe(ilp_problem, p)]
+            probes = [(p, scorer.cache[p]) for p in scorer.order if is_probe(ilp_problem, p)]
         else:
             ilp["wall_s"] += first_probe_s
             ilp["to_first_candidate_s"] += first_probe_s

@@ -106,6 +106,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--no-share-probes", dest="share_probes", action="store_false",
+                   help="measure ilp's and greedy's sensitivity probes in every run, not once per model and image count")
     args = p.parse_args()
     args.models, args.extra_budgets = [MODEL], {}
     args.out.mkdir(parents=True, exist_ok=True)

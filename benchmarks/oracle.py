@@ -28,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsearch.core.run import SearchCallback  # noqa: E402
 from hwsearch.search import build_problem, run_search  # noqa: E402
+from probe_store import Preload  # noqa: E402
 
 BASE = {"model": "fashion-cnn", "target": "bismo-edge", "objective": "latency", "weight_bits": "3,4", "activation_bits": "3,4",
         "confirm_top": 0}
@@ -47,17 +47,6 @@ VARIANTS = {
     "fisher": ("fisher", {}),
     "uniform": ("uniform", {}),
 }
-
-
-class Preload(SearchCallback):
-    """Fills the run's scorer cache with accuracies already measured (see the module docstring)."""
-
-    def __init__(self, entries: list) -> None:
-        self.entries = entries
-
-    def init_callback(self, run) -> None:
-        super().init_callback(run)
-        run.problem.scorer.preload(self.entries)
 
 
 def optimum(spec: dict) -> tuple[dict, list]:

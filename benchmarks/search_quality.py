@@ -120,19 +120,30 @@ def add_confirmation(rows: list[dict]) -> None:
         print(f"{r['path'].stem}: confirmed", flush=True)
 
 
-def _run_one(body: dict, path: Path, threads: int | None = None) -> dict:
+def _run_one(body: dict, path: Path, threads: int | None = None, probes: Path | None = None) -> dict:
     """One search, its result written to ``path`` (the grid resumes by skipping such files).
 
     ``threads``: torch threads for this process; None keeps the caller's (OMP_NUM_THREADS).
+    ``probes``: a ``ProbeStore`` file; a probing agent (``ilp``, ``greedy``) is given the
+    probes stored there and adds the ones it measured.
     """
     import torch
 
+    from probe_store import PROBING_AGENTS, Preload, ProbeStore
+
     if threads is not None:
         torch.set_num_threads(threads)
+    store = ProbeStore(probes) if probes is not None and body["agent"] in PROBING_AGENTS else None
+    entries, sources = store.load() if store else ([], {})
+    preload = Preload(entries)
     start = time.perf_counter()
-    result = run_search(body)
+    result = run_search(body, callbacks=[preload])
     data = result.to_dict()
     data["bench_wall_s"] = time.perf_counter() - start
+    data["evaluations_measured"] = preload.problem.scorer.stats.evaluations  # not taken from the store
+    if store:
+        data["probes_preloaded"], data["probes_from"] = len(entries), sources
+        store.add(preload.problem, path.stem, data["bench_wall_s"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
     print(f"{path.stem}: acc {100 * result.best.accuracy:.2f} lat {result.best.latency_ms:.4g} "
@@ -148,6 +159,7 @@ def run_grid(args) -> list[dict]:
     per evaluation on one thread, 0.93 s on two).
     """
     rows, pending = [], []
+    share = getattr(args, "share_probes", False)
     for model in args.models:
         for target in args.targets:
             for objective, budget in [(o, b) for o in getattr(args, "objectives", ["latency"])
@@ -166,6 +178,7 @@ def run_grid(args) -> list[dict]:
                         path = args.out / "runs" / f"{key}.json"
                         row = {"model": model, "target": target, "objective": objective, "budget": budget, "agent": agent,
                                "seed": seed, "path": path}
+                        probes = args.out / "probes" / f"{model}__{args.eval_samples}.json" if share else None
                         rows.append(row)
                         try:
                             validate_spec(spec_from_dict(body))
@@ -176,18 +189,19 @@ def run_grid(args) -> list[dict]:
                         if path.exists():
                             row["data"] = json.loads(path.read_text())
                         else:
-                            pending.append((row, body, path))
+                            pending.append((row, body, path, probes))
     if args.report_only:
         pending = []
     elif args.workers == 1:
-        for row, body, path in pending:
-            row["data"] = _run_one(body, path)
+        for row, body, path, probes in pending:
+            row["data"] = _run_one(body, path, probes=probes)
     else:
         # more torch threads than cores make OpenMP spin: measured 2-3x slower evaluations
         threads = max(1, (os.cpu_count() or 1) // args.workers)
         # spawn: a fresh interpreter per worker, no forked torch thread pool
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_one, body, path, threads): row for row, body, path in pending}
+            # runs in flight together do not see each other's probes: each measures what the store lacked when it started
+            futures = {pool.submit(_run_one, body, path, threads, probes): row for row, body, path, probes in pending}
             for future in as_completed(futures):
                 futures[future]["data"] = future.result()
     return rows
