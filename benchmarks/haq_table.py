@@ -63,7 +63,7 @@ def summarise(rows: list[dict], refs: dict[str, float]) -> tuple[str, list[dict]
         "| target | objective | budget x int8 | agent | seeds | test acc % | vs float | vs int8 | latency int8/policy | energy int8/policy | wall s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    table = []
+    table, sources = [], {}
     for (target, objective, budget, agent), runs in cells.items():
         if any("refused" in r for r in runs):
             lines.append(f"| {target} | {objective} | {budget:.3g} | {agent} | | {runs[0]['refused']} | | | | | |")
@@ -72,6 +72,10 @@ def summarise(rows: list[dict], refs: dict[str, float]) -> tuple[str, list[dict]
         if not done:
             continue
         acc = [d["test_accuracy"] for d in done]
+        shared = any(d.get("probes_preloaded") for d in done)
+        for d in done:
+            if d.get("probes_preloaded"):
+                sources.update(d["probes_from"])
         lat = [_ratio(d["baseline_int8"]["latency_ms"], d["best"]["latency_ms"]) for d in done]
         en = [_ratio(d["baseline_int8"]["energy_mj"], d["best"]["energy_mj"]) for d in done]
         row = {
@@ -81,15 +85,19 @@ def summarise(rows: list[dict], refs: dict[str, float]) -> tuple[str, list[dict]
             "vs_int8_points": 100 * (statistics.mean(acc) - refs["w8a8"]),
             "latency_ratio": statistics.mean(lat) if all(lat) else None,
             "energy_ratio": statistics.mean(en) if all(en) else None,
-            "wall_s": statistics.median(d["bench_wall_s"] for d in done),
+            "wall_s": statistics.median(d["bench_wall_s"] for d in done), "probes_shared": shared,
         }
         table.append(row)
         fmt = lambda v: "n/a" if v is None else f"{v:.2f}x"  # noqa: E731
         lines.append(
             f"| {target} | {objective} | {budget:.3g} | {agent} | {len(done)} | {100 * row['test_accuracy']:.2f} ± "
             f"{100 * row['test_accuracy_sd']:.2f} | {row['vs_float_points']:+.2f} | {row['vs_int8_points']:+.2f} | "
-            f"{fmt(row['latency_ratio'])} | {fmt(row['energy_ratio'])} | {row['wall_s']:.0f} |"
+            f"{fmt(row['latency_ratio'])} | {fmt(row['energy_ratio'])} | {row['wall_s']:.0f}{' *' if shared else ''} |"
         )
+    if sources:
+        measured = ", ".join(f"{key.split('__')[1]} {key.split('__')[2]} {key.split('__')[3]} in {s:.0f} s" for key, s in sources.items())
+        lines += ["", f"\\* the run was given the sensitivity probes an earlier run measured ({measured}); "
+                      "its wall time is its own work only (`benchmarks/probe_store.py`)."]
     return "\n".join(lines) + "\n", table
 
 
