@@ -9,7 +9,8 @@ uniform int8, and how many times lower the policy's latency and energy are than 
 
 Runs go through ``search_quality.run_grid`` (one JSON file per run under
 benchmarks/results/haq_mobilenetv2/runs, so an interrupted grid resumes); the table goes
-to table.md and table.json there.
+to table.md and table.json there, and table_by_agent.md has one line per cell with the
+agents side by side.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from agents import agent_class  # noqa: E402
 from search_quality import add_confirmation, add_test_accuracy, run_grid  # noqa: E402
 
 MODEL = "fashion-mobilenetv2"
@@ -101,6 +103,41 @@ def summarise(rows: list[dict], refs: dict[str, float]) -> tuple[str, list[dict]
     return "\n".join(lines) + "\n", table
 
 
+def by_agent(table: list[dict], agents: list[str]) -> str:
+    """The same rows folded to one line per cell: each agent's test accuracy side by side
+    (mean ± sd over its seeds, the seed count in brackets when it is not 3), then the
+    spread of the cell's latency and energy ratios over every agent."""
+    cells: dict[tuple, dict[str, dict]] = {}
+    for row in table:
+        cells.setdefault((row["target"], row["objective"], row["budget"]), {})[row["agent"]] = row
+    present = [a for a in agents if any(a in c for c in cells.values())]
+    lines = [
+        "| target | objective | budget x int8 | " + " | ".join(present) + " | latency int8/policy | energy int8/policy |",
+        "|---|---|---|" + "---|" * len(present) + "---|---|",
+    ]
+
+    def spread(values: list[float | None]) -> str:
+        got = [v for v in values if v is not None]
+        if not got:
+            return "n/a"
+        return f"{min(got):.2f}x" if max(got) - min(got) < 0.005 else f"{min(got):.2f}-{max(got):.2f}x"
+
+    for (target, objective, budget), by in cells.items():
+        best = max(r["test_accuracy"] for r in by.values())
+        out = []
+        for agent in present:
+            r = by.get(agent)
+            if r is None:
+                out.append("")
+                continue
+            text = f"{100 * r['test_accuracy']:.2f}" + (f" ± {100 * r['test_accuracy_sd']:.2f}" if r["seeds"] > 1 else "")
+            text += "" if r["seeds"] == 3 or not agent_class(agent).seeded else f" ({r['seeds']})"
+            out.append(f"**{text}**" if r["test_accuracy"] == best else text)
+        lines.append(f"| {target} | {objective} | {budget:.3g} | " + " | ".join(out) + f" | "
+                     f"{spread([r['latency_ratio'] for r in by.values()])} | {spread([r['energy_ratio'] for r in by.values()])} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--targets", nargs="+", default=["haq-mobilenetv2", "bismo-cloud", "bitfusion"])
@@ -127,6 +164,7 @@ def main() -> None:
     refs_path.write_text(json.dumps(refs, indent=2) + "\n")
     text, table = summarise(rows, refs)
     (args.out / "table.md").write_text(text)
+    (args.out / "table_by_agent.md").write_text(by_agent(table, args.agents))
     (args.out / "table.json").write_text(json.dumps({"model": MODEL, "episodes": args.episodes, "eval_samples": args.eval_samples,
                                                      "references": refs, "rows": table}, indent=2) + "\n")
     print(text)
