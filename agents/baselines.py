@@ -11,6 +11,8 @@ decisions' drops. Probes are cached evaluations (counted in ``evaluations``), no
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from agents.base import Agent
@@ -59,25 +61,32 @@ class RandomAgent(Agent):
             run.propose(rng.integers(0, nw, problem.n_layers), rng.integers(0, na, problem.n_layers))
 
 
-def measure_sensitivity(problem: SearchProblem) -> tuple[float, np.ndarray, np.ndarray]:
-    """Base accuracy (all at the widest widths) and drops ``[layer, width]`` for weights and
-    activations (clamped at 0; 0 at the widest width)."""
+def sensitivity_probes(problem: SearchProblem) -> Iterator[tuple[str, int, int, np.ndarray, np.ndarray]]:
+    """The widest policy's decisions lowered one at a time: ``(kind, layer, width index, w, a)``
+    with kind ``"w"`` or ``"a"``, in the order ``measure_sensitivity`` measures them."""
     top_w, top_a = problem.top
     w0, a0 = problem.uniform(top_w, top_a)
-    base = problem.accuracy_of(w0, a0)
-    drop_w = np.zeros((problem.n_layers, top_w + 1))
-    drop_a = np.zeros((problem.n_layers, top_a + 1))
     for layer in range(problem.n_layers):
         for b in range(max(top_w, top_a)):
             if b < top_w:
                 w = w0.copy()
                 w[layer] = b
-                drop_w[layer, b] = max(0.0, base - problem.accuracy_of(w, a0))
+                yield "w", layer, b, w, a0
             if b < top_a:
                 a = a0.copy()
                 a[layer] = b
-                drop_a[layer, b] = max(0.0, base - problem.accuracy_of(w0, a))
-    return base, drop_w, drop_a
+                yield "a", layer, b, w0, a
+
+
+def measure_sensitivity(problem: SearchProblem) -> tuple[float, np.ndarray, np.ndarray]:
+    """Base accuracy (all at the widest widths) and drops ``[layer, width]`` for weights and
+    activations (clamped at 0; 0 at the widest width)."""
+    top_w, top_a = problem.top
+    base = problem.accuracy_of(*problem.uniform(top_w, top_a))
+    drops = {"w": np.zeros((problem.n_layers, top_w + 1)), "a": np.zeros((problem.n_layers, top_a + 1))}
+    for kind, layer, b, w, a in sensitivity_probes(problem):
+        drops[kind][layer, b] = max(0.0, base - problem.accuracy_of(w, a))
+    return base, drops["w"], drops["a"]
 
 
 class GreedyAgent(Agent):

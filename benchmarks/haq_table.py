@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from agents import agent_class  # noqa: E402
+from probe_store import PROBING_AGENTS, ProbeStore, measure_probes, probe_path  # noqa: E402
 from search_quality import add_confirmation, add_test_accuracy, run_grid  # noqa: E402
 
 MODEL = "fashion-mobilenetv2"
@@ -97,7 +98,7 @@ def summarise(rows: list[dict], refs: dict[str, float]) -> tuple[str, list[dict]
             f"{fmt(row['latency_ratio'])} | {fmt(row['energy_ratio'])} | {row['wall_s']:.0f}{' *' if shared else ''} |"
         )
     if sources:
-        measured = ", ".join(f"{key.split('__')[1]} {key.split('__')[2]} {key.split('__')[3]} in {s:.0f} s" for key, s in sources.items())
+        measured = ", ".join(f"{' '.join(key.split('__')[1:4]) if '__' in key else key} in {s:.0f} s" for key, s in sources.items())
         lines += ["", f"\\* the run was given the sensitivity probes an earlier run measured ({measured}); "
                       "its wall time is its own work only (`benchmarks/probe_store.py`)."]
     return "\n".join(lines) + "\n", table
@@ -156,6 +157,12 @@ def main() -> None:
     args = p.parse_args()
     args.models, args.extra_budgets = [MODEL], {}
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.share_probes and not args.report_only and PROBING_AGENTS & set(args.agents):
+        # the probes first, saved as they come: the pass outlasts a session on this network
+        for target in args.targets:
+            body = {"model": MODEL, "target": target, "budget": {"relative": args.budgets[0]},
+                    "agent": "ilp", "eval_samples": args.eval_samples}
+            measure_probes(body, ProbeStore(probe_path(args.out, MODEL, args.eval_samples)))
     rows = run_grid(args)
     add_confirmation(rows)
     add_test_accuracy(rows)

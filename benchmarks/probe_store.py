@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
+from agents.baselines import sensitivity_probes
 from hwsearch.core.policy import Policy
 from hwsearch.core.run import SearchCallback
+from hwsearch.search import build_problem
 
 #: agents whose first step is ``measure_sensitivity`` (the probes a store shares)
 PROBING_AGENTS = frozenset({"ilp", "greedy"})
@@ -33,9 +36,19 @@ class Preload(SearchCallback):
     def init_callback(self, run) -> None:
         super().init_callback(run)
         self.problem = run.problem
-        if self.entries and list(self.entries[0][0]) != list(self.problem.names):
-            raise ValueError("preloaded accuracies of another model's layers")
-        self.problem.scorer.preload(self.entries)
+        preload(self.problem, self.entries)
+
+
+def preload(problem, entries: list[tuple[Policy, float]]) -> None:
+    """Enter ``entries`` in ``problem``'s scorer cache, refusing another model's policies."""
+    if entries and list(entries[0][0]) != list(problem.names):
+        raise ValueError("preloaded accuracies of another model's layers")
+    problem.scorer.preload(entries)
+
+
+def probe_path(out: Path, model: str, eval_samples: int | None) -> Path:
+    """Where a grid under ``out`` keeps the probes of ``model`` scored on ``eval_samples`` images."""
+    return out / "probes" / f"{model}__{eval_samples}.json"
 
 
 def is_probe(problem, policy: Policy) -> bool:
@@ -88,3 +101,27 @@ class ProbeStore:
             tmp.write_text(json.dumps(data))
             os.replace(tmp, self.path)  # a grid stopped mid-write keeps the previous file
         return new
+
+
+def measure_probes(body: dict, store: ProbeStore, save_every: int = 10, limit: int | None = None) -> int:
+    """Measure the probes of ``body``'s search space that ``store`` lacks, before any search,
+    saving every ``save_every`` evaluations: on a deep network the pass outlasts a working
+    session, and a search keeps nothing of it when stopped. ``limit`` stops after that many
+    new evaluations. Returns how many probes it measured."""
+    problem = build_problem(body)
+    preload(problem, store.load()[0])
+    scorer, start, measured = problem.scorer, time.perf_counter(), 0
+    source = f"probe pass {time.strftime('%Y-%m-%d %H:%M')}"
+    probes = [problem.uniform(*problem.top)] + [(w, a) for _, _, _, w, a in sensitivity_probes(problem)]
+    for w, a in probes:
+        if limit is not None and measured >= limit:
+            break
+        if problem.to_policy(w, a) in scorer.cache:
+            continue
+        problem.accuracy_of(w, a)
+        measured += 1
+        if measured % save_every == 0:
+            store.add(problem, source, time.perf_counter() - start)
+            print(f"probes: {len(scorer.cache)} of {len(probes)} measured ({time.perf_counter() - start:.0f} s)", flush=True)
+    store.add(problem, source, time.perf_counter() - start)
+    return measured

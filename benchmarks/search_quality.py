@@ -158,6 +158,8 @@ def run_grid(args) -> list[dict]:
     evaluation batches are too small to keep two threads busy (fashion-mobilenet: 1.0 s
     per evaluation on one thread, 0.93 s on two).
     """
+    from probe_store import probe_path
+
     rows, pending = [], []
     share = getattr(args, "share_probes", False)
     for model in args.models:
@@ -178,7 +180,7 @@ def run_grid(args) -> list[dict]:
                         path = args.out / "runs" / f"{key}.json"
                         row = {"model": model, "target": target, "objective": objective, "budget": budget, "agent": agent,
                                "seed": seed, "path": path}
-                        probes = args.out / "probes" / f"{model}__{args.eval_samples}.json" if share else None
+                        probes = probe_path(args.out, model, args.eval_samples) if share else None
                         rows.append(row)
                         try:
                             validate_spec(spec_from_dict(body))

@@ -47,3 +47,21 @@ def test_a_store_of_another_models_layers_is_refused(search_quality, tmp_path):
     with pytest.raises(ValueError, match="another model's layers"):
         search_quality._run_one(BODY, tmp_path / "run.json", probes=store)
     assert not (tmp_path / "run.json").exists()
+
+
+def test_the_probe_pass_resumes_and_leaves_an_ilp_run_no_probe_to_measure(search_quality, tmp_path):
+    from probe_store import ProbeStore, measure_probes
+
+    store = ProbeStore(tmp_path / "probes.json")
+    assert measure_probes(BODY, store, save_every=2, limit=5) == 5  # stopped early: what it measured is kept
+    assert len(json.loads(store.path.read_text())["probes"]) == 5
+    rest = measure_probes(BODY, store, save_every=7)
+    n = len(json.loads(store.path.read_text())["probes"])
+    assert n == 5 + rest
+    assert measure_probes(BODY, store) == 0
+
+    alone = search_quality._run_one(BODY, tmp_path / "alone.json")
+    shared = search_quality._run_one(BODY, tmp_path / "shared.json", probes=store.path)
+    assert alone["evaluations_measured"] - shared["evaluations_measured"] == n
+    assert shared["best"]["policy"] == alone["best"]["policy"]
+    assert shared["best"]["accuracy"] == alone["best"]["accuracy"]
