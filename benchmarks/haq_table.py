@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from agent_variants import resolve  # noqa: E402
 from agents import agent_class  # noqa: E402
 from probe_store import PROBING_AGENTS, ProbeStore, measure_probes, probe_path  # noqa: E402
 from search_quality import add_confirmation, add_test_accuracy, run_grid  # noqa: E402
@@ -132,7 +133,7 @@ def by_agent(table: list[dict], agents: list[str]) -> str:
                 out.append("")
                 continue
             text = f"{100 * r['test_accuracy']:.2f}" + (f" ± {100 * r['test_accuracy_sd']:.2f}" if r["seeds"] > 1 else "")
-            text += "" if r["seeds"] == 3 or not agent_class(agent).seeded else f" ({r['seeds']})"
+            text += "" if r["seeds"] == 3 or not agent_class(resolve(agent)[0]).seeded else f" ({r['seeds']})"
             out.append(f"**{text}**" if r["test_accuracy"] == best else text)
         lines.append(f"| {target} | {objective} | {budget:.3g} | " + " | ".join(out) + f" | "
                      f"{spread([r['latency_ratio'] for r in by.values()])} | {spread([r['energy_ratio'] for r in by.values()])} |")

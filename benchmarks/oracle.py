@@ -29,24 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hwsearch.search import build_problem, run_search  # noqa: E402
+from agent_variants import resolve  # noqa: E402
 from probe_store import Preload  # noqa: E402
 
 BASE = {"model": "fashion-cnn", "target": "bismo-edge", "objective": "latency", "weight_bits": "3,4", "activation_bits": "3,4",
         "confirm_top": 0}
-#: benchmark label -> (agent, its options)
-VARIANTS = {
-    "ddpg": ("ddpg", {}),
-    "ddpg-no-starts": ("ddpg", {"cheap_starts": 0}),
-    "ddpg-fresh": ("ddpg", {"fresh_proposals": True}),
-    "ddpg-no-restarts": ("ddpg", {"climb_restarts": False}),
-    "haq-ddpg": ("ddpg", {"noise_decisions": None, "climb_after_stall": None, "cheap_starts": 0}),
-    "random": ("random", {}),
-    "evolution": ("evolution", {}),
-    "greedy": ("greedy", {}),
-    "ilp": ("ilp", {}),
-    "fisher": ("fisher", {}),
-    "uniform": ("uniform", {}),
-}
 
 
 def optimum(spec: dict) -> tuple[dict, list]:
@@ -88,7 +75,7 @@ def main() -> None:
         print(f"budget {budget}: optimum {100 * best['accuracy']:.2f}% over {best['feasible']} feasible policies ({best['seconds']} s)", flush=True)
         runs = []
         for label in args.agents.split(","):
-            agent, options = VARIANTS[label]
+            agent, options = resolve(label)
             for seed in (int(s) for s in args.seeds.split(",")):
                 start = time.perf_counter()
                 result = run_search({**spec, "agent": agent, "seed": seed, "agent_options": options}, callbacks=[Preload(scored)])

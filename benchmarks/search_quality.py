@@ -158,6 +158,7 @@ def run_grid(args) -> list[dict]:
     evaluation batches are too small to keep two threads busy (fashion-mobilenet: 1.0 s
     per evaluation on one thread, 0.93 s on two).
     """
+    from agent_variants import resolve
     from probe_store import probe_path
 
     rows, pending = [], []
@@ -168,13 +169,16 @@ def run_grid(args) -> list[dict]:
                                       for b in args.budgets + args.extra_budgets.get(target, [])]:
                 if "energy" in objective and get_target(target).units.get("energy") == "n/a":
                     continue  # a latency-only table
-                for agent in args.agents:
+                for agent in args.agents:  # an agent's name or a label of agent_variants (haq-ddpg)
+                    base, options = resolve(agent)
                     # an agent without randomness gives the same search for every seed: run it once
-                    for seed in args.seeds if agent_class(agent).seeded else args.seeds[:1]:
+                    for seed in args.seeds if agent_class(base).seeded else args.seeds[:1]:
                         body = {
                             "model": model, "target": target, "objective": objective, "budget": {"relative": budget},
-                            "agent": agent, "episodes": args.episodes, "seed": seed, "eval_samples": args.eval_samples,
+                            "agent": base, "episodes": args.episodes, "seed": seed, "eval_samples": args.eval_samples,
                         }
+                        if options:
+                            body["agent_options"] = options
                         cell = budget if objective == "latency" else f"{objective}-{budget}"  # older run files: latency only
                         key = f"{model}__{target}__{cell}__{agent}__{seed}__{args.episodes}__{args.eval_samples}"
                         path = args.out / "runs" / f"{key}.json"
