@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-samples", type=int, default=2000, help="fine-tune the searches that scored on this many images")
     args = p.parse_args()
     settings = {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed}
     out_json = OUT / "finetune.json"
@@ -69,8 +70,10 @@ def main() -> None:
     for path in sorted((OUT / "runs").glob("*.json")):
         run = json.loads(path.read_text())
         spec = run["spec"]
-        if spec["agent"] in args.agents and spec["target"] in args.targets and round(spec["budget"]["relative"], 3) in args.budgets:
-            todo.append((path.stem, run, Policy.from_dict(run["best"]["policy"])))
+        label = path.stem.split("__")[3]  # the benchmark's agent label: haq-ddpg is ddpg with options
+        if (label in args.agents and spec["target"] in args.targets and spec["eval_samples"] == args.eval_samples
+                and round(spec["budget"]["relative"], 3) in args.budgets):
+            todo.append((path.stem, {**run, "label": label}, Policy.from_dict(run["best"]["policy"])))
     for key, run, policy in todo:
         if key in have:
             continue
@@ -79,7 +82,7 @@ def main() -> None:
         if run is not None:
             spec = run["spec"]
             row.update(target=spec["target"], objective=spec["objective"], budget=spec["budget"]["relative"],
-                       agent=spec["agent"], seed=spec["seed"],
+                       agent=run["label"], seed=spec["seed"],
                        latency_ratio=_ratio(run["baseline_int8"]["latency_ms"], run["best"]["latency_ms"]),
                        energy_ratio=_ratio(run["baseline_int8"]["energy_mj"], run["best"]["energy_mj"]))
         done["rows"].append(row)
