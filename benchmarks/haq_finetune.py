@@ -66,15 +66,15 @@ def main() -> None:
     have = {row["key"] for row in done["rows"]}
     net = build_model(MODEL)
     names = QuantizedModel(net, model_dataset(MODEL).calib.x[:8]).layer_names
-    todo = [("uniform-int8", None, Policy.uniform(names, 8))]
+    todo = [("uniform-int8", None, None, Policy.uniform(names, 8))]
     for path in sorted((OUT / "runs").glob("*.json")):
         run = json.loads(path.read_text())
         spec = run["spec"]
         label = path.stem.split("__")[3]  # the benchmark's agent label: haq-ddpg is ddpg with options
         if (label in args.agents and spec["target"] in args.targets and spec["eval_samples"] == args.eval_samples
                 and round(spec["budget"]["relative"], 3) in args.budgets):
-            todo.append((path.stem, {**run, "label": label}, Policy.from_dict(run["best"]["policy"])))
-    for key, run, policy in todo:
+            todo.append((path.stem, run, label, Policy.from_dict(run["best"]["policy"])))
+    for key, run, label, policy in todo:
         if key in have:
             continue
         before, after, seconds = tuned_accuracy(policy, args.steps, args.lr, args.batch_size, args.seed)
@@ -82,7 +82,7 @@ def main() -> None:
         if run is not None:
             spec = run["spec"]
             row.update(target=spec["target"], objective=spec["objective"], budget=spec["budget"]["relative"],
-                       agent=run["label"], seed=spec["seed"],
+                       agent=label, seed=spec["seed"],
                        latency_ratio=_ratio(run["baseline_int8"]["latency_ms"], run["best"]["latency_ms"]),
                        energy_ratio=_ratio(run["baseline_int8"]["energy_mj"], run["best"]["energy_mj"]))
         done["rows"].append(row)

@@ -13,7 +13,7 @@ its accuracy on the search's images), without running a network.
   the policy's measured accuracy (seeded); ``wrongly_stopped`` counts stops of a policy
   that was in fact within half a point of the incumbent, or better.
 
-    python benchmarks/speed_headroom.py      # benchmarks/results/haq_mobilenetv2/runs/*ddpg*
+    python benchmarks/speed_headroom.py      # benchmarks/results/haq_mobilenetv2/runs/*__ddpg__*__2000.json
 """
 
 from __future__ import annotations
@@ -50,6 +50,18 @@ def _first_change(a: tuple, b: tuple) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
 
 
+def _scored(history: list[dict], names: list[str]) -> list[tuple[tuple, float]]:
+    """The distinct policies of a search in the order they were scored (a repeat is a cache
+    hit: no scoring at all), each as its (weight, activation) bits per layer, with its accuracy."""
+    seen, out = set(), []
+    for record in history:
+        key = tuple((record["policy"][n]["weight_bits"], record["policy"][n]["activation_bits"]) for n in names)
+        if key not in seen:
+            seen.add(key)
+            out.append((key, record["accuracy"]))
+    return out
+
+
 def reuse_bound(histories: list[list[dict]], names: list[str], macs: list[int]) -> dict:
     """Mean share of MACs before the first changed layer, against the incumbent and the last four."""
     total = sum(macs)
@@ -58,32 +70,25 @@ def reuse_bound(histories: list[list[dict]], names: list[str], macs: list[int]) 
     for history in histories:
         seen: list[tuple] = []
         best, best_acc = None, -1.0
-        for record in history:
-            key = tuple((record["policy"][n]["weight_bits"], record["policy"][n]["activation_bits"]) for n in names)
-            if key in seen:
-                continue  # a repeat is a cache hit: no scoring at all
+        for key, accuracy in _scored(history, names):
             if best is not None:
                 incumbent.append(before[_first_change(key, best)])
                 recent.append(max(before[_first_change(key, other)] for other in seen[-4:]))
             seen.append(key)
-            if record["accuracy"] > best_acc:
-                best, best_acc = key, record["accuracy"]
+            if accuracy > best_acc:
+                best, best_acc = key, accuracy
     return {"policies": len(incumbent), "share_skippable_vs_incumbent": round(float(np.mean(incumbent)), 3),
             "share_skippable_vs_last_four": round(float(np.mean(recent)), 3)}
 
 
-def early_stop_bound(histories: list[list[dict]], images: int, z: float, seed: int = 0) -> dict:
+def early_stop_bound(histories: list[list[dict]], names: list[str], images: int, z: float, seed: int = 0) -> dict:
     """Share of scoring time saved by stopping clearly worse policies at 250/500/1000 images."""
     rng = np.random.default_rng(seed)
     cost, full, wrong, stopped = 0.0, 0, 0, 0
     for history in histories:
-        seen, best = set(), None
-        for record in history:
-            key = json.dumps(record["policy"], sort_keys=True)
-            if key in seen:
-                continue
-            seen.add(key)
-            acc, share = record["accuracy"], 1.0
+        best = None
+        for _, acc in _scored(history, names):
+            share = 1.0
             if best is not None:
                 for n in (s for s in STEPS if s < images):
                     estimate = rng.binomial(n, acc) / n
@@ -98,7 +103,8 @@ def early_stop_bound(histories: list[list[dict]], images: int, z: float, seed: i
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", default=str(ROOT / "benchmarks/results/haq_mobilenetv2/runs/*__ddpg__*.json"))
+    p.add_argument("--runs", default=str(ROOT / "benchmarks/results/haq_mobilenetv2/runs/*__ddpg__*__2000.json"),
+                   help="run files of one model scored on one number of images")
     p.add_argument("--z", type=float, default=4.0)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed_headroom.json")
     args = p.parse_args()
@@ -110,7 +116,7 @@ def main() -> None:
     histories = [r["history"] for r in runs]
     report = {"model": spec["model"], "runs": len(runs), "eval_samples": spec["eval_samples"],
               "prefix_reuse": reuse_bound(histories, names, layer_macs(spec["model"], names)),
-              "early_estimate": early_stop_bound(histories, spec["eval_samples"], args.z)}
+              "early_estimate": early_stop_bound(histories, names, spec["eval_samples"], args.z)}
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
